@@ -1,0 +1,1 @@
+"""Test harness for laurel's compatibility suite: real servers on free ports."""

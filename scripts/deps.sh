@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine, idempotently:
+# Debian packages (redis-server, redis-sentinel, PostgreSQL, Chromium), the Python
+# venvs with pinned packages, and the Go modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-sentinel >/dev/null || need_apt+=(redis-sentinel)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v chromium >/dev/null || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "deps: apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian starts these services on install; the tests start their own on free ports.
+for svc in redis-server postgresql; do
+  (command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1) || true
+done
+
+# venv_for NAME REQUIREMENTS: a venv under .venvs/NAME, rebuilt when the file changes.
+venv_for() {
+  local dir=$1 req=$2 stamp
+  stamp="$dir/.requirements.sha256"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(sha256sum "$req" | cut -d' ' -f1)" ]; then
+    return 0
+  fi
+  echo "deps: building $dir from $req"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check $(sed -n 's/^# pip-flags: //p' "$req") -r "$req"
+  sha256sum "$req" | cut -d' ' -f1 >"$stamp"
+}
+venv_for .venv compat_tests/requirements.txt
+for req in compat_tests/envs/*.txt; do
+  [ -e "$req" ] || continue
+  venv_for ".venvs/$(basename "$req" .txt)" "$req"
+done
+
+go mod download
