@@ -1,0 +1,51 @@
+// Package djangoauth decides, exactly as Django would, whether the Cookie
+// header of a WebSocket handshake belongs to a logged-in user, and checks the
+// Origin header as Channels' AllowedHostsOriginValidator does.
+//
+// The behaviour reproduced is that of Django 4.2 LTS through 6.0
+// (django.core.signing, django.contrib.sessions.backends.*,
+// django.contrib.auth.get_user) and of channels 4.3.2
+// (channels.security.websocket.OriginValidator). The reference versions used
+// for the golden files in testdata are Django 5.2.19, channels 4.3.2,
+// django-redis 7.0.0 on CPython 3.11.
+//
+// # Flow
+//
+// [Authenticator.Authenticate] parses the Cookie header with Django's
+// parse_cookie ([ParseCookie], last duplicate wins), takes SESSION_COOKIE_NAME,
+// validates the key as SessionBase._validate_session_key does (truthy and at
+// least 8 characters), loads the session dict from the configured
+// SESSION_ENGINE and applies get_user (django/contrib/auth/__init__.py):
+//
+//  1. _auth_user_id is converted with Python int() semantics (" 1 ", "1_0",
+//     "+1" are valid); a value Django cannot convert makes Django raise (a
+//     500), which laurel answers with an anonymous [ReasonBadSession].
+//  2. _auth_user_backend must be exactly one of AUTHENTICATION_BACKENDS.
+//  3. The user row is read from AUTH_USER_MODEL's table and must be active
+//     unless the backend is one of the AllowAllUsers* backends.
+//  4. _auth_user_hash is compared in constant time with the session auth hash
+//     computed with SECRET_KEY, then with every SECRET_KEY_FALLBACKS entry.
+//     This is Django's rule (ticket #34384, 4.1.8+); channels.auth.get_user
+//     ignores the fallbacks and would log such users out. laurel follows
+//     Django, so rotating SECRET_KEY does not disconnect WebSocket users.
+//
+// # laurel never writes
+//
+// laurel opens every store read-only. Where Django would modify a store
+// (flush on a missing or stale hash, cycle_key on a fallback-hash match,
+// expiry extension, writing the cache back in cached_db) laurel only reaches
+// the same accept/reject decision: a session Django would flush is answered
+// anonymous ([ReasonHashMismatch]) and left in place; the next HTTP request
+// to Django flushes it.
+//
+// # Failures
+//
+// A store that cannot be reached yields [ReasonStoreUnavailable]: never a
+// panic and never a false "authenticated". Such verdicts are not put in the
+// verdict cache. Undecodable session data (bad signature, corrupt payload,
+// unknown pickle globals) is an empty session, as in Django, and yields
+// [ReasonBadSignature] or [ReasonBadSession].
+//
+// Secrets, session keys and password hashes never appear in errors or log
+// records: [Verdict.LogValue] and [Config.LogValue] redact them.
+package djangoauth
