@@ -1,0 +1,330 @@
+package channelsproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// brpopTimeout is RedisChannelLayer.brpop_timeout (5 s), the BZPOPMIN
+// timeout of the inbox readers.
+const brpopTimeout = 5 * time.Second
+
+// normalReceiveTimeout bounds each BZPOPMIN of Receive on a normal channel so
+// that a cancelled ctx is noticed (go-redis does not abort a blocking read on
+// cancellation).
+const normalReceiveTimeout = time.Second
+
+// drainBatch is how many further messages a reader pops at once after
+// BZPOPMIN returned one, so Python senders do not hit capacity.
+const drainBatch = 256
+
+// cleanupLua is channels_redis 4.x _brpop_with_clean's cleanup script,
+// verbatim: move everything from the $inflight backup back into the queue.
+const cleanupLua = `
+            local backed_up = redis.call('ZRANGE', ARGV[2], 0, -1, 'WITHSCORES')
+            for i = #backed_up, 1, -2 do
+                redis.call('ZADD', ARGV[1], backed_up[i], backed_up[i - 1])
+            end
+            redis.call('DEL', ARGV[2])
+        `
+
+// drainLua backs up the member BZPOPMIN returned (as Python's ZADD to
+// $inflight does) and atomically pops up to ARGV[3] more members of KEYS[1]
+// into the backup KEYS[2], returning them with their scores.
+const drainLua = `
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
+for i = 1, #popped, 2 do
+    redis.call('ZADD', KEYS[2], popped[i + 1], popped[i])
+end
+return popped
+`
+
+// backupKey is _backup_channel_name: key + "$inflight".
+func backupKey(key string) string { return key + "$inflight" }
+
+// localQueue is Python's per-channel BoundedQueue plus the wake-up signal of
+// the Receive calls waiting on it.
+type localQueue struct {
+	items   []Map
+	waiters int
+	signal  chan struct{} // closed and replaced on every push
+}
+
+// startReaders starts one inbox reader per host, once.
+func (l *Layer) startReaders() {
+	if l.closed.Load() {
+		return
+	}
+	l.startOnce.Do(func() {
+		for i := range l.clients {
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				l.readLoop(l.ctx, i)
+			}()
+		}
+	})
+}
+
+// readLoop reads the inbox key on host i until ctx ends. Errors (connection
+// killed, Redis restarting) are logged and counted, and the loop retries with
+// exponential backoff from 50 ms to 5 s.
+func (l *Layer) readLoop(ctx context.Context, i int) {
+	log := l.log.With(slog.Int("host", i), slog.String("key", l.inboxKey))
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.readOnce(ctx, i)
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		l.readerErrors.Add(1)
+		log.WarnContext(ctx, "channel layer inbox reader error; retrying", slog.Any("error", err), slog.Duration("backoff", backoff))
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// readOnce is one round of the reader: the cleanup EVAL, BZPOPMIN with the
+// Python timeout, batch drain into $inflight, delivery, then removal of the
+// delivered members from $inflight.
+func (l *Layer) readOnce(ctx context.Context, i int) error {
+	c := l.client(i)
+	key, backup := l.inboxKey, backupKey(l.inboxKey)
+	if err := c.Eval(ctx, cleanupLua, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	first, err := c.BZPopMin(ctx, brpopTimeout, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	received := time.Now()
+	member, _ := first.Member.(string)
+	rest, err := c.Eval(ctx, drainLua, []string{key, backup}, member, strconv.FormatFloat(first.Score, 'g', -1, 64), drainBatch).Slice()
+	if err != nil {
+		return err
+	}
+	members := make([]any, 0, 1+len(rest)/2)
+	members = append(members, member)
+	for j := 0; j+1 < len(rest); j += 2 {
+		members = append(members, rest[j])
+	}
+	for _, m := range members {
+		s, _ := m.(string)
+		l.deliver([]byte(s), received)
+	}
+	return c.ZRem(ctx, backup, members...).Err()
+}
+
+// deliver decodes one inbox payload and hands it to the Dispatcher and the
+// local buffers. Malformed payloads are logged without their content and
+// skipped.
+func (l *Layer) deliver(payload []byte, received time.Time) {
+	msg, err := l.ser.Deserialize(payload)
+	if err != nil {
+		l.malformed.Add(1)
+		l.log.Warn("skipping undecodable channel layer message", slog.Int("bytes", len(payload)), slog.Any("error", err))
+		return
+	}
+	channels, msg, err := splitTarget(msg)
+	if err != nil {
+		l.malformed.Add(1)
+		l.log.Warn("skipping channel layer message without a valid target", slog.Any("error", err))
+		return
+	}
+	l.delivered.Add(1)
+	if l.disp != nil {
+		l.disp.Dispatch(Delivery{Channels: channels, Message: msg, Received: received})
+	}
+	l.push(channels, msg)
+}
+
+// splitTarget removes "__asgi_channel__" from msg and returns its channels:
+// a list from group_send, one str from send.
+func splitTarget(msg Map) ([]string, Map, error) {
+	v, ok := msg.Get(asgiChannelKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no %s in inbox message", ErrMalformed, asgiChannelKey)
+	}
+	var channels []string
+	switch x := v.(type) {
+	case string:
+		channels = []string{x}
+	case []any:
+		channels = make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: %s holds a %T", ErrMalformed, asgiChannelKey, e)
+			}
+			channels = append(channels, s)
+		}
+	default:
+		return nil, nil, fmt.Errorf("%w: %s is a %T", ErrMalformed, asgiChannelKey, v)
+	}
+	msg.Delete(asgiChannelKey)
+	return channels, msg, nil
+}
+
+// push puts msg into the local buffer of each channel, dropping the oldest
+// item of a full buffer (BoundedQueue). Without a Dispatcher buffers are
+// created on demand, as in Python; with one, only channels that have a
+// Receive waiting or unread buffered messages get a copy.
+func (l *Layer) push(channels []string, msg Map) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range channels {
+		q := l.buffers[ch]
+		if q == nil {
+			if l.disp != nil {
+				continue
+			}
+			q = &localQueue{signal: make(chan struct{})}
+			l.buffers[ch] = q
+		}
+		if len(q.items) >= l.capacity {
+			q.items[0] = nil
+			q.items = q.items[1:]
+		}
+		q.items = append(q.items, msg)
+		close(q.signal)
+		q.signal = make(chan struct{})
+	}
+}
+
+// Receive returns the next message for channel, like channels_redis 4.x
+// receive(). For a specific channel ("specific.<ClientPrefix>!<local>") it
+// waits on the channel's local buffer, which the inbox readers fill (messages
+// that arrived before the call are returned first, oldest first; at most
+// Capacity are kept, dropping the oldest). Names of other processes, or with
+// another non-local part than NewChannel's, fail with ErrInvalidName. For a
+// normal channel it pops prefix+channel from a round-robin host with Python's
+// $inflight backup protocol. The returned Map may be shared with other
+// receivers of the same group message: do not modify it.
+//
+// Cancelling ctx returns ctx.Err(); like Python, the channel's buffered
+// messages are then dropped unless another Receive waits on it. After Close
+// it returns ErrClosed.
+func (l *Layer) Receive(ctx context.Context, channel string) (Map, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ValidateChannelName(channel); err != nil {
+		return nil, err
+	}
+	if !strings.Contains(channel, "!") {
+		return l.receiveNormal(ctx, channel)
+	}
+	if NonLocalName(channel) != l.inboxName {
+		return nil, fmt.Errorf("%w: %q is not a channel of this layer (client prefix %s)", ErrInvalidName, channel, l.cp)
+	}
+	l.startReaders()
+	l.mu.Lock()
+	q := l.buffers[channel]
+	if q == nil {
+		q = &localQueue{signal: make(chan struct{})}
+		l.buffers[channel] = q
+	}
+	q.waiters++
+	for {
+		if len(q.items) > 0 {
+			m := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.waiters--
+			l.dropIdle(channel, q)
+			l.mu.Unlock()
+			return m, nil
+		}
+		wait := q.signal
+		l.mu.Unlock()
+		var err error
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-l.ctx.Done():
+			err = ErrClosed
+		}
+		l.mu.Lock()
+		if err != nil {
+			q.waiters--
+			if q.waiters == 0 {
+				delete(l.buffers, channel)
+			}
+			l.mu.Unlock()
+			return nil, err
+		}
+	}
+}
+
+// dropIdle forgets an empty buffer nobody waits on. l.mu must be held.
+func (l *Layer) dropIdle(channel string, q *localQueue) {
+	if q.waiters == 0 && len(q.items) == 0 && l.buffers[channel] == q {
+		delete(l.buffers, channel)
+	}
+}
+
+// receiveNormal is receive_single for a normal channel.
+func (l *Layer) receiveNormal(ctx context.Context, channel string) (Map, error) {
+	idx := int((l.recvRR.Add(1) - 1) % uint64(len(l.clients)))
+	c := l.client(idx)
+	key, backup := l.prefix+channel, backupKey(l.prefix+channel)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if l.closed.Load() {
+			return nil, ErrClosed
+		}
+		if err := c.Eval(ctx, cleanupLua, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, l.wrapErr("receive", err)
+		}
+		timeout := normalReceiveTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(min(timeout, time.Until(dl)), 10*time.Millisecond)
+		}
+		res, err := c.BZPopMin(ctx, timeout, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, l.wrapErr("receive", err)
+		}
+		member, _ := res.Member.(string)
+		// Back the message up; it is removed after decoding, as Python's
+		// cleaner task does with ZPOPMIN.
+		if err := c.ZAdd(ctx, backup, redis.Z{Score: res.Score, Member: member}).Err(); err != nil {
+			return nil, l.wrapErr("receive", err)
+		}
+		msg, derr := l.ser.Deserialize([]byte(member))
+		if err := c.ZPopMin(context.WithoutCancel(ctx), backup).Err(); err != nil {
+			return nil, l.wrapErr("receive", err)
+		}
+		if derr != nil {
+			return nil, derr
+		}
+		msg.Delete(asgiChannelKey)
+		return msg, nil
+	}
+}

@@ -1,0 +1,357 @@
+package channelsproto
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// maxDepth bounds nesting when encoding and decoding. Python's msgpack
+// (1.x, C extension) refuses to pack deeper than 512 levels and its unpacker
+// has a fixed stack of 1024; a Go decoder must not recurse without limit on
+// untrusted input.
+const maxDepth = 512
+
+// MarshalMsgpack encodes v exactly as msgpack-python 1.x packb(v) (defaults,
+// i.e. use_bin_type=True) encodes the equivalent Python value, which is what
+// channels_redis 4.0–4.3 stores:
+//
+//   - string → str (fixstr, str8, str16, str32), never bin;
+//   - []byte → bin (bin8/16/32), a nil []byte included (Python b"");
+//   - integers → the smallest encoding: positive fixint, uint8–uint64 for
+//     non-negative values, negative fixint, int8–int64 for negative ones;
+//   - float32 and float64 → float64 (0xcb), as Python floats are doubles;
+//   - bool, nil → true/false, nil;
+//   - Map → map in field order; map[string]any → map with keys sorted
+//     (Go maps have no order); []any, []string, []Map → array.
+//
+// Other types fail with an error wrapping ErrInvalidMessage.
+func MarshalMsgpack(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := encodeMsgpackTo(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var encoderPool = sync.Pool{New: func() any { return msgpack.NewEncoder(nil) }}
+
+// encodeMsgpackTo appends the msgpack form of v to buf.
+func encodeMsgpackTo(buf *bytes.Buffer, v any) error {
+	enc := encoderPool.Get().(*msgpack.Encoder)
+	enc.Reset(buf)
+	err := encodeValue(enc, v, 0)
+	enc.Reset(nil)
+	encoderPool.Put(enc)
+	return err
+}
+
+func encodeValue(e *msgpack.Encoder, v any, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%w: nesting deeper than %d", ErrInvalidMessage, maxDepth)
+	}
+	switch x := v.(type) {
+	case nil:
+		return e.EncodeNil()
+	case bool:
+		return e.EncodeBool(x)
+	case string:
+		return e.EncodeString(x)
+	case []byte:
+		if err := e.EncodeBytesLen(len(x)); err != nil {
+			return err
+		}
+		_, err := e.Writer().Write(x)
+		return err
+	case int:
+		return e.EncodeInt(int64(x))
+	case int8:
+		return e.EncodeInt(int64(x))
+	case int16:
+		return e.EncodeInt(int64(x))
+	case int32:
+		return e.EncodeInt(int64(x))
+	case int64:
+		return e.EncodeInt(x)
+	case uint:
+		return e.EncodeUint(uint64(x))
+	case uint8:
+		return e.EncodeUint(uint64(x))
+	case uint16:
+		return e.EncodeUint(uint64(x))
+	case uint32:
+		return e.EncodeUint(uint64(x))
+	case uint64:
+		return e.EncodeUint(x)
+	case float32:
+		return e.EncodeFloat64(float64(x))
+	case float64:
+		return e.EncodeFloat64(x)
+	case Map:
+		if err := e.EncodeMapLen(len(x)); err != nil {
+			return err
+		}
+		for i := range x {
+			if err := e.EncodeString(x[i].Key); err != nil {
+				return err
+			}
+			if err := encodeValue(e, x[i].Value, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if err := e.EncodeMapLen(len(x)); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := e.EncodeString(k); err != nil {
+				return err
+			}
+			if err := encodeValue(e, x[k], depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []any:
+		if err := e.EncodeArrayLen(len(x)); err != nil {
+			return err
+		}
+		for _, el := range x {
+			if err := encodeValue(e, el, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []string:
+		if err := e.EncodeArrayLen(len(x)); err != nil {
+			return err
+		}
+		for _, el := range x {
+			if err := e.EncodeString(el); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []Map:
+		if err := e.EncodeArrayLen(len(x)); err != nil {
+			return err
+		}
+		for _, el := range x {
+			if err := encodeValue(e, el, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: cannot serialize value of type %T", ErrInvalidMessage, v)
+	}
+}
+
+// UnmarshalMsgpack decodes one msgpack object the way msgpack-python 1.x
+// unpackb(b) does with its defaults (raw=False, strict_map_key=True), into
+// the Go types documented on Map: nil, bool, int64 (or uint64 above
+// math.MaxInt64), float64 (float32 widened), string, []byte, []any, Map.
+//
+// Like Python it rejects str that is not valid UTF-8, map keys that are not
+// str or bin (bin keys become strings), trailing bytes ("ExtraData") and
+// truncated input; it also rejects ext types, which have no Go
+// representation here (Python returns ExtType objects), and nesting deeper
+// than 512. A repeated map key keeps its first position and last value, as a
+// Python dict does. Errors wrap ErrMalformed.
+func UnmarshalMsgpack(b []byte) (any, error) {
+	r := bytes.NewReader(b)
+	d := decoderPool.Get().(*msgpack.Decoder)
+	defer decoderPool.Put(d)
+	d.Reset(r)
+	v, err := decodeValue(d, r, 0)
+	d.Reset(nil)
+	if err != nil {
+		if errors.Is(err, ErrMalformed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d bytes of extra data", ErrMalformed, r.Len())
+	}
+	return v, nil
+}
+
+// unmarshalMsgpackMap decodes a payload whose top level must be a map.
+func unmarshalMsgpackMap(b []byte) (Map, error) {
+	v, err := UnmarshalMsgpack(b)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(Map)
+	if !ok {
+		return nil, fmt.Errorf("%w: top-level value is %T, not a map", ErrMalformed, v)
+	}
+	return m, nil
+}
+
+var decoderPool = sync.Pool{New: func() any { return msgpack.NewDecoder(bytes.NewReader(nil)) }}
+
+func decodeValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("%w: nesting deeper than %d", ErrMalformed, maxDepth)
+	}
+	c, err := d.PeekCode()
+	if err != nil {
+		return nil, truncated(err)
+	}
+	switch {
+	case c == msgpcode.Nil:
+		return nil, d.DecodeNil()
+	case c == msgpcode.False || c == msgpcode.True:
+		return d.DecodeBool()
+	case msgpcode.IsFixedNum(c), c == msgpcode.Int8, c == msgpcode.Int16, c == msgpcode.Int32, c == msgpcode.Int64,
+		c == msgpcode.Uint8, c == msgpcode.Uint16, c == msgpcode.Uint32:
+		n, err := d.DecodeInt64()
+		return n, truncated(err)
+	case c == msgpcode.Uint64:
+		n, err := d.DecodeUint64()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if n <= math.MaxInt64 {
+			return int64(n), nil
+		}
+		return n, nil
+	case c == msgpcode.Float || c == msgpcode.Double:
+		f, err := d.DecodeFloat64()
+		return f, truncated(err)
+	case msgpcode.IsString(c):
+		n, err := d.DecodeBytesLen()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if n > r.Len() {
+			return nil, fmt.Errorf("%w: truncated str", ErrMalformed)
+		}
+		buf := make([]byte, n)
+		if err := d.ReadFull(buf); err != nil {
+			return nil, truncated(err)
+		}
+		if !utf8.Valid(buf) {
+			return nil, fmt.Errorf("%w: str is not valid UTF-8", ErrMalformed)
+		}
+		return string(buf), nil
+	case msgpcode.IsBin(c):
+		n, err := d.DecodeBytesLen()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if n > r.Len() {
+			return nil, fmt.Errorf("%w: truncated bin", ErrMalformed)
+		}
+		buf := make([]byte, n)
+		if err := d.ReadFull(buf); err != nil {
+			return nil, truncated(err)
+		}
+		return buf, nil
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err := d.DecodeArrayLen()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if n > r.Len() {
+			return nil, fmt.Errorf("%w: array length %d exceeds input", ErrMalformed, n)
+		}
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = decodeValue(d, r, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		n, err := d.DecodeMapLen()
+		if err != nil {
+			return nil, truncated(err)
+		}
+		if n > r.Len()/2 {
+			return nil, fmt.Errorf("%w: map length %d exceeds input", ErrMalformed, n)
+		}
+		m := make(Map, 0, n)
+		var index map[string]int
+		for range n {
+			kc, err := d.PeekCode()
+			if err != nil {
+				return nil, truncated(err)
+			}
+			if !msgpcode.IsString(kc) && !msgpcode.IsBin(kc) {
+				return nil, fmt.Errorf("%w: map key of type 0x%02x is not allowed (strict_map_key)", ErrMalformed, kc)
+			}
+			kv, err := decodeValue(d, r, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			var key string
+			switch k := kv.(type) {
+			case string:
+				key = k
+			case []byte:
+				key = string(k)
+			}
+			val, err := decodeValue(d, r, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m, index = setField(m, index, key, val)
+		}
+		return m, nil
+	default:
+		return nil, fmt.Errorf("%w: unsupported msgpack type 0x%02x", ErrMalformed, c)
+	}
+}
+
+// setField assigns key like a Python dict: first position, last value. index
+// is built lazily for large maps to keep decoding linear.
+func setField(m Map, index map[string]int, key string, val any) (Map, map[string]int) {
+	if index == nil && len(m) < 16 {
+		for i := range m {
+			if m[i].Key == key {
+				m[i].Value = val
+				return m, nil
+			}
+		}
+		return append(m, Field{Key: key, Value: val}), nil
+	}
+	if index == nil {
+		index = make(map[string]int, len(m)*2)
+		for i := range m {
+			index[m[i].Key] = i
+		}
+	}
+	if i, ok := index[key]; ok {
+		m[i].Value = val
+		return m, index
+	}
+	index[key] = len(m)
+	return append(m, Field{Key: key, Value: val}), index
+}
+
+func truncated(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: truncated input", ErrMalformed)
+	}
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
+}
