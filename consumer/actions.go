@@ -1,0 +1,169 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/gorilla/websocket"
+)
+
+// maxFieldLen bounds a message field used in a group name; longer values
+// cannot make a valid group name (channels allows fewer than 100 chars).
+const maxFieldLen = 100
+
+// handle processes one client message. Every failure becomes an error frame;
+// the socket stays open.
+func (sk *socket) handle(typ int, data []byte) {
+	if typ != websocket.TextMessage {
+		sk.actionError(ErrCodeBinaryNotSupported, "binary frames are not supported; send JSON text")
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		sk.actionError(ErrCodeInvalidJSON, "message is not valid JSON")
+		return
+	}
+	if _, err := dec.Token(); err == nil {
+		sk.actionError(ErrCodeInvalidJSON, "message is not valid JSON")
+		return
+	}
+	msg, ok := v.(map[string]any)
+	if !ok {
+		sk.actionError(ErrCodeInvalidMessage, "message must be a JSON object")
+		return
+	}
+	name, _ := msg["action"].(string)
+	act, ok := sk.route.actions[name]
+	if !ok {
+		if name == "" {
+			sk.actionError(ErrCodeUnknownAction, "message has no \"action\"")
+		} else {
+			sk.actionError(ErrCodeUnknownAction, fmt.Sprintf("unknown action %q", truncate(name, 64)))
+		}
+		return
+	}
+	badField := ""
+	group, missing := act.tpl.expand(sk.lookup(func(f string) (string, bool) {
+		s, ok := fieldText(msg[f])
+		if !ok {
+			badField = f
+		}
+		return s, ok
+	}))
+	if missing != "" {
+		field := missing
+		if badField != "" {
+			field = badField
+		}
+		if _, present := msg[field]; present {
+			sk.actionError(ErrCodeInvalidPrefix+field, fmt.Sprintf("%s must be a string or an integer", field))
+		} else {
+			sk.actionError(ErrCodeInvalidPrefix+field, fmt.Sprintf("%s is required", field))
+		}
+		return
+	}
+	if err := sk.srv.cfg.ValidateGroup(group); err != nil {
+		sk.actionError(ErrCodeInvalidPrefix+act.field,
+			fmt.Sprintf("%s does not make a valid group name (ASCII letters, digits, hyphens, underscores or periods, fewer than 100 characters)", act.field))
+		return
+	}
+	if act.join {
+		sk.join(group)
+	} else {
+		sk.leave(group)
+	}
+}
+
+func (sk *socket) actionError(code, message string) {
+	sk.srv.m.clientActions.WithLabelValues("error").Inc()
+	sk.sendError(code, message)
+}
+
+func (sk *socket) join(group string) {
+	sk.mu.Lock()
+	if _, member := sk.groups[group]; member {
+		sk.mu.Unlock()
+		sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+		return
+	}
+	if lim := sk.srv.cfg.SubscriptionLimit; lim > 0 && sk.actionGroups >= lim {
+		sk.mu.Unlock()
+		sk.actionError(ErrCodeSubscriptionLimit, fmt.Sprintf("at most %d subscriptions per connection", lim))
+		return
+	}
+	sk.actionGroups++
+	sk.groups[group] = true
+	sk.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
+	err := sk.srv.cfg.Layer.GroupAdd(ctx, group, sk.channel)
+	cancel()
+	if err != nil {
+		sk.mu.Lock()
+		if sk.groups[group] {
+			delete(sk.groups, group)
+			sk.actionGroups--
+		}
+		sk.mu.Unlock()
+		sk.log.Warn("group_add failed", slog.Any("err", err))
+		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")
+		return
+	}
+	sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+}
+
+// leave discards a group joined by an action; groups joined on connect stay.
+func (sk *socket) leave(group string) {
+	sk.mu.Lock()
+	byAction, member := sk.groups[group]
+	if !member || !byAction {
+		sk.mu.Unlock()
+		sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+		return
+	}
+	delete(sk.groups, group)
+	sk.actionGroups--
+	sk.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
+	err := sk.srv.cfg.Layer.GroupDiscard(ctx, group, sk.channel)
+	cancel()
+	if err != nil {
+		sk.log.Warn("group_discard failed", slog.Any("err", err))
+		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")
+		return
+	}
+	sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+}
+
+// fieldText renders a message field the way a Python f-string renders a
+// str or int; other JSON types are refused.
+func fieldText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		if len(x) > maxFieldLen {
+			return x[:maxFieldLen+1], true // still too long: rejected as a group
+		}
+		return x, true
+	case json.Number:
+		s := x.String()
+		if strings.ContainsAny(s, ".eE") {
+			return "", false
+		}
+		return s, true
+	}
+	return "", false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,133 @@
+package consumer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server. The zero value of every optional field selects
+// the documented default; New works on a copy.
+type Config struct {
+	// Layer gives sockets channel names and group memberships. Required.
+	Layer Layer
+	// Authenticator authenticates handshakes. Required.
+	Authenticator Authenticator
+	// Origin checks handshake Origin headers. Nil allows every origin (only
+	// for tests; cmd/laurel always sets Django's ALLOWED_HOSTS policy).
+	Origin OriginPolicy
+	// Encode encodes frames. Nil means channelsproto.MarshalPythonJSON,
+	// which writes what Channels' send_json (Python json.dumps) writes.
+	Encode Encoder
+	// ValidateGroup reports whether a group name is valid. Nil means
+	// channelsproto.ValidateGroupName (channels' own rule).
+	ValidateGroup func(name string) error
+
+	// Routes are the WebSocket routes served. Empty means DefaultRoutes().
+	Routes []Route
+	// RootPath is stripped from request paths before route matching, like
+	// Daphne's --root-path with Channels' URLRouter. "" means none.
+	RootPath string
+
+	// QueueSize is the number of frames a socket may have waiting to be
+	// written. Zero means 256.
+	QueueSize int
+	// MaxMessageSize is the largest incoming message in bytes; a larger one
+	// closes the socket with 1009. Zero means 1 MiB; negative means no limit.
+	MaxMessageSize int64
+	// SubscriptionLimit is the most groups a socket may join through
+	// actions. Zero means 100; negative means no limit.
+	SubscriptionLimit int
+	// PingInterval is how long a socket may be idle before a ping is sent.
+	// Zero means 20 s (Daphne's default); negative disables pings.
+	PingInterval time.Duration
+	// PingTimeout is how long a socket may stay silent after a ping before it
+	// is closed. Zero means 30 s (Daphne's default).
+	PingTimeout time.Duration
+	// MaxLifetime closes a socket with 1000 after this long, as Daphne's
+	// --websocket_timeout. Zero or negative means no limit.
+	MaxLifetime time.Duration
+	// HandshakeTimeout bounds authentication and the connect-time group_adds.
+	// Zero means 5 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds each frame write. Zero means 10 s.
+	WriteTimeout time.Duration
+	// GroupRefreshInterval is how often a socket re-adds itself to its groups
+	// so that they do not reach channels_redis' group_expiry. Zero means
+	// 12 h (half of the default group_expiry of 86400 s); negative disables.
+	GroupRefreshInterval time.Duration
+	// RevalidateInterval is how often a socket's session is re-checked; a
+	// session that stopped being valid closes the socket with 4003. Zero or
+	// negative disables revalidation.
+	RevalidateInterval time.Duration
+	// DrainPeriod is the time over which Shutdown spreads the 1001 closes.
+	// Zero means 5 s.
+	DrainPeriod time.Duration
+
+	// Logger receives the Server's logs; each socket logs through a child
+	// logger. Nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer registers the Server's metrics. Nil means no metrics.
+	Registerer prometheus.Registerer
+	// Hooks observe socket life cycle events (access log).
+	Hooks Hooks
+}
+
+// ErrConfig is wrapped by every configuration error New returns.
+var ErrConfig = errors.New("consumer: invalid config")
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Layer == nil {
+		return c, fmt.Errorf("%w: Layer is required", ErrConfig)
+	}
+	if c.Authenticator == nil {
+		return c, fmt.Errorf("%w: Authenticator is required", ErrConfig)
+	}
+	if c.Encode == nil {
+		c.Encode = channelsproto.MarshalPythonJSON
+	}
+	if c.ValidateGroup == nil {
+		c.ValidateGroup = channelsproto.ValidateGroupName
+	}
+	if len(c.Routes) == 0 {
+		c.Routes = DefaultRoutes()
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 256
+	}
+	if c.QueueSize < 0 {
+		return c, fmt.Errorf("%w: QueueSize %d must be positive", ErrConfig, c.QueueSize)
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 1 << 20
+	}
+	if c.SubscriptionLimit == 0 {
+		c.SubscriptionLimit = 100
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 30 * time.Second
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.GroupRefreshInterval == 0 {
+		c.GroupRefreshInterval = 12 * time.Hour
+	}
+	if c.DrainPeriod <= 0 {
+		c.DrainPeriod = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

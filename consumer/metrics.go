@@ -1,0 +1,61 @@
+package consumer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the Server's Prometheus collectors. Labels are low-cardinality
+// only: never a user, group or channel name.
+type metrics struct {
+	socketsOpen   prometheus.Gauge
+	handshakes    *prometheus.CounterVec
+	fromLayer     prometheus.Counter
+	delivered     prometheus.Counter
+	drops         *prometheus.CounterVec
+	latency       prometheus.Histogram
+	errorFrames   *prometheus.CounterVec
+	closes        *prometheus.CounterVec
+	clientActions *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		socketsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "laurel_sockets_open", Help: "WebSocket connections currently open.",
+		}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "laurel_handshakes_total",
+			Help: "WebSocket handshakes by result (accepted, rejected, unavailable) and reason.",
+		}, []string{"result", "reason"}),
+		fromLayer: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "laurel_layer_messages_total", Help: "Messages received from the channel layer (Redis).",
+		}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "laurel_frames_delivered_total", Help: "Frames written to sockets.",
+		}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "laurel_drops_total", Help: "Events or frames discarded, by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "laurel_delivery_latency_seconds",
+			Help:    "Time from receiving a message from Redis to writing it to a socket.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		errorFrames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "laurel_error_frames_total", Help: "Error frames sent to clients, by error code.",
+		}, []string{"code"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "laurel_server_closes_total", Help: "Sockets closed by the server, by close code.",
+		}, []string{"code"}),
+		clientActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "laurel_client_actions_total", Help: "Client actions handled, by result (ok, error).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.socketsOpen, m.handshakes, m.fromLayer, m.delivered,
+			m.drops, m.latency, m.errorFrames, m.closes, m.clientActions} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

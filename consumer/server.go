@@ -1,0 +1,267 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/laurel-server/laurel/channelsproto"
+)
+
+// ErrClosed is returned by Shutdown's callers' later operations and reported
+// when a handshake arrives while the Server is shutting down.
+var ErrClosed = errors.New("consumer: server closed")
+
+// Server serves the configured WebSocket routes. It is an http.Handler for the
+// paths Match claims, and the receiver of channel-layer deliveries (Deliver).
+// All methods are safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	routes  []*compiledRoute
+	m       *metrics
+	upgrade websocket.Upgrader
+
+	mu      sync.RWMutex
+	sockets map[string]*socket // by channel name
+	closing bool
+	wg      sync.WaitGroup // one per registered socket
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New validates cfg (on a copy, with defaults applied) and returns a Server.
+// Errors wrap ErrConfig and name the bad field or route.
+func New(cfg Config) (*Server, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	routes, err := compileRoutes(c.Routes)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(c.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: registering metrics: %w", err)
+	}
+	s := &Server{
+		cfg:     c,
+		log:     c.Logger,
+		routes:  routes,
+		m:       m,
+		sockets: map[string]*socket{},
+	}
+	s.upgrade = websocket.Upgrader{
+		HandshakeTimeout: c.HandshakeTimeout,
+		// Origin is checked before upgrading, with Django's rules.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return s, nil
+}
+
+// routePath returns the request path with the root path stripped, and
+// whether it was under the root path.
+func (s *Server) routePath(p string) (string, bool) {
+	rp := strings.TrimSuffix(s.cfg.RootPath, "/")
+	if rp == "" {
+		return p, true
+	}
+	if !strings.HasPrefix(p, rp) {
+		return "", false
+	}
+	return p[len(rp):], true
+}
+
+func (s *Server) find(p string) (*compiledRoute, map[string]string) {
+	p, ok := s.routePath(p)
+	if !ok {
+		return nil, nil
+	}
+	for _, r := range s.routes {
+		if kw, ok := r.match(p); ok {
+			return r, kw
+		}
+	}
+	return nil, nil
+}
+
+// Match reports whether r is a WebSocket handshake on a path one of the
+// Server's routes claims. Requests it does not claim belong to the upstream
+// (or get a 404).
+func (s *Server) Match(r *http.Request) bool {
+	if !websocket.IsWebSocketUpgrade(r) {
+		return false
+	}
+	rt, _ := s.find(r.URL.Path)
+	return rt != nil
+}
+
+// OpenSockets returns the number of sockets currently registered.
+func (s *Server) OpenSockets() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.sockets)
+}
+
+// Deliver hands a channel-layer message to the local sockets named by
+// channels. It never blocks on a socket: each frame is enqueued without
+// waiting, and a socket with a full queue is closed with CloseSlowConsumer.
+// msg is read only and may be shared with other receivers. The frame is
+// encoded once per call and shared by every recipient.
+func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time.Time) {
+	s.m.fromLayer.Inc()
+	typ := msg.String("type")
+	if typ == "" {
+		s.m.drops.WithLabelValues(DropNoType).Add(float64(len(channels)))
+		return
+	}
+	if strings.HasPrefix(typ, "_") || strings.HasPrefix(typ, ".") {
+		s.m.drops.WithLabelValues(DropMalformedType).Add(float64(len(channels)))
+		return
+	}
+	var (
+		out    outFrame
+		failed bool
+	)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, ch := range channels {
+		sock := s.sockets[ch]
+		if sock == nil {
+			s.m.drops.WithLabelValues(DropNoSocket).Inc()
+			continue
+		}
+		if !sock.route.forwards(typ) {
+			s.m.drops.WithLabelValues(DropNotForwarded).Inc()
+			continue
+		}
+		if out.pm == nil && !failed {
+			pm, err := s.prepareEvent(typ, msg)
+			if err != nil {
+				failed = true
+				s.log.Warn("cannot encode event", slog.String("type", typ), slog.Any("err", err))
+			}
+			out = outFrame{pm: pm, received: received}
+		}
+		if failed {
+			s.m.drops.WithLabelValues(DropEncode).Inc()
+			continue
+		}
+		sock.enqueue(out)
+	}
+}
+
+// EventFrame returns the frame a consumer sends for a channel-layer event:
+// the event with "type" dots replaced by underscores (the Channels handler
+// name) and every other field kept in order; channels_redis' internal
+// "__asgi_channel__" key is left out.
+func EventFrame(msg channelsproto.Map) channelsproto.Map {
+	frame := make(channelsproto.Map, 0, len(msg))
+	for _, f := range msg {
+		switch f.Key {
+		case "__asgi_channel__", "__asgi_group__":
+			continue
+		case "type":
+			if t, ok := f.Value.(string); ok {
+				f.Value = strings.ReplaceAll(t, ".", "_")
+			}
+		}
+		frame = append(frame, f)
+	}
+	return frame
+}
+
+func (s *Server) prepareEvent(_ string, msg channelsproto.Map) (*websocket.PreparedMessage, error) {
+	data, err := s.cfg.Encode(EventFrame(msg))
+	if err != nil {
+		return nil, err
+	}
+	return websocket.NewPreparedMessage(websocket.TextMessage, data)
+}
+
+// register adds a socket unless the server is closing.
+func (s *Server) register(sock *socket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sockets[sock.channel] = sock
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) unregister(sock *socket) {
+	s.mu.Lock()
+	delete(s.sockets, sock.channel)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Shutdown stops accepting handshakes, closes every socket with
+// CloseGoingAway spread evenly over Config.DrainPeriod, and waits until each
+// has discarded its group memberships. If ctx ends first, the remaining
+// connections are closed at once and Shutdown still waits for their
+// handlers, then returns ctx's error. It is safe to call more than once;
+// later calls return the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	socks := make([]*socket, 0, len(s.sockets))
+	for _, sock := range s.sockets {
+		socks = append(socks, sock)
+	}
+	s.mu.Unlock()
+	s.log.Info("draining sockets", slog.Int("sockets", len(socks)), slog.Duration("drain_period", s.cfg.DrainPeriod))
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+
+	var step time.Duration
+	if len(socks) > 1 {
+		step = s.cfg.DrainPeriod / time.Duration(len(socks))
+	}
+	var err error
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+drain:
+	for i, sock := range socks {
+		sock.requestClose(CloseGoingAway, "server shutting down")
+		if step > 0 && i < len(socks)-1 {
+			timer.Reset(step)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				err = ctx.Err()
+				break drain
+			}
+		}
+	}
+	if err == nil {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	for _, sock := range socks {
+		sock.forceClose()
+	}
+	<-done
+	return err
+}
