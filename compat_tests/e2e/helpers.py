@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
 from .client import USERS, Browser, Refusal, Socket
 
+DJPROJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "djproject")
 PREFIX = "asgi"  # CHANNEL_LAYERS prefix of djproject (channels_redis default)
 
 
