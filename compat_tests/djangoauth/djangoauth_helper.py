@@ -1,0 +1,470 @@
+"""The Django side of the djangoauth compat suite, run as a subprocess under a venv's own Django.
+
+settings.configure() can run once per process, so the pytest side starts one helper per profile
+(see djangoauth_cases.PROFILES) and talks to it in JSON lines on stdin/stdout:
+
+  -> {"cmd": "setup", "profile": {...}, "workdir": "...", "databases": {...}, "caches": {...}}
+  <- {"django": "5.2.19", "python": "3.11.7", "channels": "4.3.2", ...}
+  -> {"cmd": "create"}
+  <- {"cases": [{"name", "variant", "cookie", "session_key"}...],
+      "settings": {variant: <JSON form of the settings authcheck gets>}, "short_age_created": t}
+  -> {"cmd": "snapshot"}
+  <- {"snapshot": {...}}            every row / key / file of the stores, and the user table
+  -> {"cmd": "judge", "cases": [...]}
+  <- {"verdicts": {name: {"authenticated", "user_id", "username", "is_staff", "is_superuser"}}}
+
+Every session is created through Django's real login path: django.test.Client().login() (which
+calls django.contrib.auth.authenticate and login on a real session store) and Client().logout().
+Django judges a cookie exactly as a request would be judged: RequestFactory builds the request with
+the raw Cookie header (django.http.parse_cookie), SessionMiddleware.process_request opens the
+engine's SessionStore, and django.contrib.auth.get_user decides.
+
+Protocol output goes to the real stdout only; anything Django or a library prints goes to stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "djapp"))
+
+if sys.version_info < (3, 12):
+    # Django 6.x needs Python >= 3.12 but the suite's venvs are built with the machine's python3.
+    # Its only 3.12-only need on this path is inspect.markcoroutinefunction (and an
+    # inspect.iscoroutinefunction that honours the marker). This shim is asyncio's own 3.11
+    # mechanism, installed only when Django >= 6 is about to be imported on 3.11 (see
+    # docs/djangoauth-compat.md). Older Django never touches these names.
+    import importlib.metadata
+
+    if int(importlib.metadata.version("django").split(".")[0]) >= 6:
+        import asyncio.coroutines
+        import inspect
+
+        _orig_iscoroutinefunction = inspect.iscoroutinefunction
+
+        def _iscoroutinefunction(func):
+            return _orig_iscoroutinefunction(func) or (
+                getattr(func, "_is_coroutine", None) is asyncio.coroutines._is_coroutine
+            )
+
+        def _markcoroutinefunction(func):
+            func._is_coroutine = asyncio.coroutines._is_coroutine
+            return func
+
+        inspect.iscoroutinefunction = _iscoroutinefunction
+        inspect.markcoroutinefunction = _markcoroutinefunction
+
+from djangoauth_cases import (  # noqa: E402
+    ALLOW_ALL_BACKEND,
+    MODEL_BACKEND,
+    PROFILES_BY_NAME,
+    SECRET_NEW,
+    VARIANTS,
+    cases_for,
+)
+
+PROTO_OUT = sys.stdout
+sys.stdout = sys.stderr
+
+ENGINE_MODULES = {
+    "db": "django.contrib.sessions.backends.db",
+    "cache": "django.contrib.sessions.backends.cache",
+    "cached_db": "django.contrib.sessions.backends.cached_db",
+    "file": "django.contrib.sessions.backends.file",
+    "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
+}
+
+# The settings keys authcheck reads (the contract in compat_tests/cmd/authcheck), exported from
+# the live django.conf.settings under each variant.
+EXPORTED_SETTINGS = [
+    "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_ENGINE", "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_AGE", "SESSION_FILE_PATH", "SESSION_SERIALIZER", "SESSION_CACHE_ALIAS",
+    "DATABASES", "CACHES", "AUTHENTICATION_BACKENDS", "AUTH_USER_MODEL", "USE_TZ", "TIME_ZONE",
+    "ALLOWED_HOSTS", "DEBUG",
+]
+
+PASSWORD = "correct horse battery staple ✓"
+NEW_PASSWORD = "a different horse, also ✓"
+
+state: dict = {}
+
+
+def send(obj) -> None:
+    PROTO_OUT.write(json.dumps(obj, default=str) + "\n")
+    PROTO_OUT.flush()
+
+
+def setup(msg: dict) -> dict:
+    import django
+    from django.conf import settings
+
+    profile = PROFILES_BY_NAME[msg["profile"]]
+    state["profile"] = profile
+    state["workdir"] = msg["workdir"]
+    apps = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
+    extra = {}
+    if profile.user_model == "custom":
+        apps.append("laurelaccounts")
+        extra["AUTH_USER_MODEL"] = "laurelaccounts.Member"
+    if profile.engine == "file":
+        path = os.path.join(msg["workdir"], "sessions")
+        os.makedirs(path, exist_ok=True)
+        extra["SESSION_FILE_PATH"] = path
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY=SECRET_NEW,
+        SECRET_KEY_FALLBACKS=[],
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=apps,
+        MIDDLEWARE=[],
+        DATABASES=msg["databases"],
+        CACHES=msg["caches"],
+        SESSION_ENGINE=ENGINE_MODULES[profile.engine],
+        SESSION_COOKIE_NAME=profile.cookie_name,
+        SESSION_CACHE_ALIAS=profile.session_cache_alias,
+        AUTHENTICATION_BACKENDS=[MODEL_BACKEND],
+        USE_TZ=profile.use_tz,
+        TIME_ZONE=profile.time_zone,
+        PASSWORD_HASHERS=["laurel_compat_hashers.FastPBKDF2PasswordHasher"],
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        LOGGING_CONFIG=None,
+        **extra,
+    )
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    import importlib.metadata as md
+
+    versions = {"django": django.get_version(), "python": platform.python_version()}
+    for dist in ("channels", "redis", "django-redis", "psycopg"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+# --- creating cases ------------------------------------------------------------------------
+
+
+def _user_model():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()
+
+
+def _make_user(name: str, **fields):
+    User = _user_model()
+    if fields.pop("superuser", False):
+        return User.objects.create_superuser(name, password=PASSWORD, **fields)
+    return User.objects.create_user(name, password=PASSWORD, **fields)
+
+
+def _login(username: str):
+    """Log in through django.test.Client (authenticate + login + session save); return the client
+    and the raw session cookie value it received."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    if not client.login(username=username, password=PASSWORD):
+        raise RuntimeError(f"login of {username!r} failed")
+    return client, client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def _flip_char(s: str) -> str:
+    """Change the last base64url character of a signature so it no longer verifies."""
+    last = s[-1]
+    return s[:-1] + ("A" if last != "A" else "B")
+
+
+def _tamper_signature(signed: str) -> str:
+    payload, sig = signed.rsplit(":", 1)
+    return f"{payload}:{_flip_char(sig)}"
+
+
+def _forge_payload(signed: str, new_user_id: str) -> str:
+    """Replace _auth_user_id inside a signed session value, keeping the original signature."""
+    import base64
+    import zlib
+
+    payload, ts, sig = signed.rsplit(":", 2)
+    compressed = payload.startswith(".")
+    raw = base64.urlsafe_b64decode(payload.lstrip(".") + "=" * (-len(payload.lstrip(".")) % 4))
+    if compressed:
+        raw = zlib.decompress(raw)
+    data = json.loads(raw.decode("latin-1"))
+    data["_auth_user_id"] = new_user_id
+    forged = json.dumps(data, separators=(",", ":")).encode("latin-1")
+    out = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+    return f"{out}:{ts}:{sig}"
+
+
+def _stored_session_data(session_key: str) -> str:
+    profile = state["profile"]
+    if profile.engine == "file":
+        with open(_session_file(session_key), encoding="ascii") as f:
+            return f.read()
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.get(session_key=session_key).session_data
+
+
+def _store_session_data(session_key: str, data: str) -> None:
+    profile = state["profile"]
+    if profile.engine == "file":
+        path = _session_file(session_key)
+        st = os.stat(path)
+        with open(path, "w", encoding="ascii") as f:
+            f.write(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    from django.contrib.sessions.models import Session
+
+    Session.objects.filter(session_key=session_key).update(session_data=data)
+    if profile.engine == "cached_db":
+        from django.conf import settings
+        from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+        from django.core.cache import caches
+
+        caches[settings.SESSION_CACHE_ALIAS].delete(KEY_PREFIX + session_key)
+
+
+def _session_file(session_key: str) -> str:
+    from django.conf import settings
+
+    return os.path.join(settings.SESSION_FILE_PATH, settings.SESSION_COOKIE_NAME + session_key)
+
+
+def build_case(case, profile) -> dict:
+    """Create the user(s) and session for one case; return what a browser would send."""
+    from django.conf import settings
+
+    name = settings.SESSION_COOKIE_NAME
+    user = f"{case.name}_user"
+    out = {"name": case.name, "variant": case.variant, "session_key": None}
+
+    def single(value: str) -> None:
+        out["cookie"] = f"{name}={value}"
+        out["session_key"] = value
+
+    n = case.name
+    if n in ("valid", "expired", "rotated_with_fallback", "rotated_without_fallback"):
+        _make_user(user)
+        single(_login(user)[1])
+    elif n == "valid_staff":
+        _make_user(user, is_staff=True)
+        single(_login(user)[1])
+    elif n == "valid_superuser":
+        _make_user(user, superuser=True)
+        single(_login(user)[1])
+    elif n == "non_ascii_username":
+        uname = "Žofie.Ωμέγα_日本語-ß"
+        _make_user(uname)
+        single(_login(uname)[1])
+    elif n == "cookie_among_others":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f"csrftoken=Zk3q9TnX0cMhX2; {name}={value}; theme=dark; _ga=GA1.2.3.4"
+    elif n == "quoted_cookie_value":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f'{name}="{value}"'
+    elif n == "duplicate_cookie_last_valid":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f"{name}=0123456789abcdefghijklmnopqrstuv; {name}={value}"
+    elif n == "duplicate_cookie_last_garbage":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f"{name}={value}; {name}=0123456789abcdefghijklmnopqrstuv"
+    elif n == "no_cookie_header":
+        out["cookie"] = ""
+    elif n == "other_cookies_only":
+        out["cookie"] = "csrftoken=Zk3q9TnX0cMhX2; theme=dark"
+    elif n == "short_cookie":
+        out["cookie"] = f"{name}=abc1234"
+    elif n == "garbage_cookie":
+        single("zzzzzzzzzzzzzzzzzzzznotasession")
+    elif n == "tampered_signature":
+        _make_user(user)
+        value = _login(user)[1]
+        if profile.engine == "signed_cookies":
+            single(_tamper_signature(value))
+        else:
+            _store_session_data(value, _tamper_signature(_stored_session_data(value)))
+            single(value)
+    elif n == "forged_payload":
+        victim = _make_user(f"{case.name}_victim", superuser=True)
+        _make_user(user)
+        value = _login(user)[1]
+        vid = str(victim.pk)
+        if profile.engine == "signed_cookies":
+            single(_forge_payload(value, vid))
+        else:
+            _store_session_data(value, _forge_payload(_stored_session_data(value), vid))
+            single(value)
+    elif n == "logged_out":
+        _make_user(user)
+        client, value = _login(user)
+        client.logout()
+        single(value)
+    elif n == "password_changed":
+        u = _make_user(user)
+        value = _login(user)[1]
+        u.set_password(NEW_PASSWORD)
+        u.save()
+        single(value)
+    elif n == "inactive_user":
+        u = _make_user(user)
+        value = _login(user)[1]
+        u.is_active = False
+        u.save()
+        single(value)
+    elif n == "inactive_allow_all_backend":
+        _make_user(user, is_active=False)
+        single(_login(user)[1])
+    elif n == "deleted_user":
+        u = _make_user(user)
+        value = _login(user)[1]
+        u.delete()
+        single(value)
+    elif n == "backend_removed":
+        _make_user(user)
+        single(_login(user)[1])
+    else:
+        raise KeyError(n)
+    return out
+
+
+def _export_settings() -> dict:
+    from django.conf import settings
+
+    out = {k: getattr(settings, k) for k in EXPORTED_SETTINGS}
+    return json.loads(json.dumps(out, default=str))
+
+
+def create(_msg: dict) -> dict:
+    from django.test import override_settings
+
+    profile = state["profile"]
+    cases = cases_for(profile)
+    # short_age cases first, so their one-second lifetime runs out while the rest are built.
+    cases.sort(key=lambda c: c.variant != "short_age")
+    built = []
+    short_age_created = None
+    for case in cases:
+        with override_settings(**VARIANTS[case.variant]["create"]):
+            built.append(build_case(case, profile))
+        if case.variant == "short_age":
+            short_age_created = time.time()
+    exported = {}
+    for variant in sorted({c.variant for c in cases}):
+        with override_settings(**VARIANTS[variant]["judge"]):
+            exported[variant] = _export_settings()
+    return {"cases": built, "settings": exported, "short_age_created": short_age_created}
+
+
+# --- judging -------------------------------------------------------------------------------
+
+
+def judge_one(cookie: str) -> dict:
+    from django.contrib.auth import get_user
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.test import RequestFactory
+
+    headers = {"HTTP_COOKIE": cookie} if cookie else {}
+    request = RequestFactory().get("/ws/", **headers)
+    SessionMiddleware(lambda r: None).process_request(request)
+    user = get_user(request)
+    if not user.is_authenticated:
+        return {"authenticated": False}
+    return {
+        "authenticated": True,
+        "user_id": str(user.pk),
+        "username": user.get_username(),
+        "is_staff": bool(getattr(user, "is_staff", False)),
+        "is_superuser": bool(getattr(user, "is_superuser", False)),
+    }
+
+
+def judge(msg: dict) -> dict:
+    from django.test import override_settings
+
+    verdicts = {}
+    for case in msg["cases"]:
+        with override_settings(**VARIANTS[case["variant"]]["judge"]):
+            verdicts[case["name"]] = judge_one(case["cookie"])
+    return {"verdicts": verdicts}
+
+
+# --- snapshot of every store ---------------------------------------------------------------
+
+
+def _digest(b) -> str:
+    if isinstance(b, str):
+        b = b.encode()
+    return hashlib.sha256(b).hexdigest()
+
+
+def snapshot(_msg: dict) -> dict:
+    from django.conf import settings
+    from django.db import connection
+
+    profile = state["profile"]
+    snap: dict = {}
+    user_table = _user_model()._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT * FROM {connection.ops.quote_name(user_table)} ORDER BY id")
+        snap["users"] = [[str(v) for v in row] for row in cur.fetchall()]
+        if profile.engine in ("db", "cached_db"):
+            cur.execute("SELECT session_key, session_data, expire_date FROM django_session "
+                        "ORDER BY session_key")
+            snap["sessions"] = [[str(v) for v in row] for row in cur.fetchall()]
+    if profile.cache is not None:
+        import redis
+
+        loc = settings.CACHES[settings.SESSION_CACHE_ALIAS]["LOCATION"]
+        r = redis.Redis.from_url(loc)
+        keys = {}
+        for key in r.scan_iter(match=f"{profile.key_prefix}:*", count=1000):
+            value = r.get(key)
+            keys[key.decode("latin-1")] = {"sha256": _digest(value or b""), "pttl": r.pttl(key)}
+        snap["redis"] = keys
+        r.close()
+    if profile.engine == "file":
+        files = {}
+        for fn in sorted(os.listdir(settings.SESSION_FILE_PATH)):
+            p = os.path.join(settings.SESSION_FILE_PATH, fn)
+            with open(p, "rb") as f:
+                files[fn] = {"sha256": _digest(f.read()), "mtime_ns": os.stat(p).st_mtime_ns}
+        snap["files"] = files
+    return {"snapshot": snap}
+
+
+COMMANDS = {"setup": setup, "create": create, "judge": judge, "snapshot": snapshot}
+
+
+def main() -> None:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        msg = json.loads(line)
+        try:
+            send(COMMANDS[msg["cmd"]](msg))
+        except Exception as e:  # reported to the test, which fails with the traceback
+            import traceback
+
+            send({"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+
+
+if __name__ == "__main__":
+    main()

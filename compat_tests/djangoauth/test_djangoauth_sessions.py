@@ -1,0 +1,81 @@
+"""laurel's verdict on a Cookie header must equal django.contrib.auth.get_user's, for every
+session engine, database, cache backend and user model in djangoauth_cases.PROFILES, and laurel
+must never write to any store while deciding."""
+
+from __future__ import annotations
+
+import pytest
+
+from djangoauth_cases import CASES_BY_NAME, PROFILES, PROFILES_BY_NAME, cases_for
+
+USER_FIELDS = ("user_id", "username", "is_staff", "is_superuser")
+REASONS = {"ok", "no_cookie", "bad_signature", "expired", "no_session", "no_user", "inactive",
+           "hash_mismatch", "backend_not_allowed", "store_unavailable", "bad_session"}
+
+CASE_PARAMS = [pytest.param(p.name, c.name, id=f"{p.name}-{c.name}")
+               for p in PROFILES for c in cases_for(p)]
+
+
+@pytest.mark.parametrize("profile_name,case_name", CASE_PARAMS)
+def test_django_decides_as_constructed(djangoauth_run, profile_name, case_name):
+    """Guards the construction: if a case does not make Django decide what it was built for,
+    comparing laurel with it would prove nothing."""
+    run = djangoauth_run(profile_name)
+    case = CASES_BY_NAME[case_name]
+    engine = PROFILES_BY_NAME[profile_name].engine
+    assert run.django[case_name]["authenticated"] is case.expected_django(engine), run.django[case_name]
+
+
+def _check_verdict(got: dict, want: dict, reasons: frozenset[str], what: str) -> None:
+    assert isinstance(got, dict) and "authenticated" in got, f"{what}: malformed reply {got!r}"
+    assert got.get("reason") in REASONS, f"{what}: unknown reason in {got!r}"
+    assert got["authenticated"] is want["authenticated"], f"{what}: laurel {got!r}, Django {want!r}"
+    if want["authenticated"]:
+        for f in USER_FIELDS:
+            assert got.get(f) == want[f], f"{what}: {f}: laurel {got!r}, Django {want!r}"
+    assert (got["reason"] == "ok") is got["authenticated"], f"{what}: {got!r}"
+    assert got["reason"] in reasons, f"{what}: reason {got['reason']!r} not in {sorted(reasons)}"
+
+
+@pytest.mark.parametrize("profile_name,case_name", CASE_PARAMS)
+def test_laurel_matches_django(djangoauth_run, profile_name, case_name):
+    run = djangoauth_run(profile_name)
+    if run.laurel_error:
+        pytest.fail(f"authcheck did not run: {run.laurel_error}")
+    case = CASES_BY_NAME[case_name]
+    reasons = case.expected_reasons(PROFILES_BY_NAME[profile_name].engine)
+    want = run.django[case_name]
+    _check_verdict(run.laurel[case_name], want, reasons, "cookie")
+    if case_name in run.laurel_by_key:
+        # The same session handed over as a bare key must get the same verdict.
+        assert run.laurel_by_key[case_name] == run.laurel[case_name]
+
+
+def _redis_unchanged(before: dict, after: dict) -> None:
+    assert sorted(after) == sorted(before), "laurel added or removed cache keys"
+    for key, b in before.items():
+        a = after[key]
+        assert a["sha256"] == b["sha256"], f"laurel rewrote {key}"
+        # TTLs only count down: an EXPIRE/PERSIST/SET by laurel would move them up or drop them.
+        assert (a["pttl"] < 0) == (b["pttl"] < 0), f"laurel changed the TTL of {key}"
+        assert a["pttl"] <= b["pttl"], f"laurel extended the TTL of {key}"
+
+
+@pytest.mark.parametrize("profile_name", [p.name for p in PROFILES])
+def test_laurel_never_writes(djangoauth_run, profile_name):
+    run = djangoauth_run(profile_name)
+    if run.laurel_error:
+        pytest.fail(f"authcheck did not run: {run.laurel_error}")
+    before, after = run.before, run.after
+    assert before["users"], "snapshot saw no users: the snapshot is broken"
+    assert after["users"] == before["users"], "laurel changed the user table"
+    profile = PROFILES_BY_NAME[profile_name]
+    if profile.engine in ("db", "cached_db"):
+        assert before["sessions"], "snapshot saw no session rows"
+        assert after["sessions"] == before["sessions"], "laurel changed django_session"
+    if profile.cache is not None:
+        assert before["redis"], "snapshot saw no cache keys"
+        _redis_unchanged(before["redis"], after["redis"])
+    if profile.engine == "file":
+        assert before["files"], "snapshot saw no session files"
+        assert after["files"] == before["files"], "laurel changed session files"
