@@ -17,6 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The settings keys authcheck reads (the contract in compat_tests/cmd/authcheck), exported from
+# the live django.conf.settings under each variant.
+EXPORTED_SETTINGS = [
+    "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_ENGINE", "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_AGE", "SESSION_FILE_PATH", "SESSION_SERIALIZER", "SESSION_CACHE_ALIAS",
+    "DATABASES", "CACHES", "AUTHENTICATION_BACKENDS", "AUTH_USER_MODEL", "USE_TZ", "TIME_ZONE",
+    "ALLOWED_HOSTS", "DEBUG",
+]
+
 # Secrets used by every profile. NEW is the current SECRET_KEY; OLD is the key sessions of the
 # rotation cases were created under; UNRELATED is a fallback that matches nothing.
 SECRET_NEW = "laurel-compat-new-secret-key-8f3b1c0e5d7a49e2b6c4"

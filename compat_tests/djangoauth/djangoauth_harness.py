@@ -95,12 +95,18 @@ def django_helper(workdir: str, name: str = "helper") -> LineProcess:
     return LineProcess([sys.executable, HELPER], os.path.join(workdir, f"{name}.stderr"), cwd=HERE)
 
 
-def authcheck(binary: str, settings: dict, workdir: str, name: str) -> LineProcess:
-    """Start `authcheck --settings <file>` with `settings` written as JSON."""
+def write_settings(settings: dict, workdir: str, name: str) -> str:
+    """Write the settings.json authcheck reads; return its path."""
     path = os.path.join(workdir, f"settings-{name}.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(settings, f, indent=1, ensure_ascii=False)
-    return LineProcess([binary, "--settings", path], os.path.join(workdir, f"authcheck-{name}.stderr"))
+    return path
+
+
+def authcheck(binary: str, settings_path: str, workdir: str, name: str) -> LineProcess:
+    """Start `authcheck --settings <file>`."""
+    return LineProcess([binary, "--settings", settings_path],
+                       os.path.join(workdir, f"authcheck-{name}.stderr"))
 
 
 def databases_for(profile: Profile, workdir: str, postgres_server) -> dict:
@@ -181,10 +187,12 @@ def run_profile(profile: Profile, workdir: str, postgres_server, redis_server,
                 time.sleep(wait)
 
         run.before = helper.ask({"cmd": "snapshot"})["snapshot"]
+        paths = {variant: write_settings(laurel_settings(profile, dj), workdir, variant)
+                 for variant, dj in run.settings.items()}
         try:
             binary = authcheck_binary()
-            for variant, dj_settings in sorted(run.settings.items()):
-                proc = authcheck(binary, laurel_settings(profile, dj_settings), workdir, variant)
+            for variant, path in sorted(paths.items()):
+                proc = authcheck(binary, path, workdir, variant)
                 try:
                     for case in run.cases.values():
                         if case["variant"] != variant:

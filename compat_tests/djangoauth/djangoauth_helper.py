@@ -35,34 +35,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "djapp"))
 
-if sys.version_info < (3, 12):
-    # Django 6.x needs Python >= 3.12 but the suite's venvs are built with the machine's python3.
-    # Its only 3.12-only need on this path is inspect.markcoroutinefunction (and an
-    # inspect.iscoroutinefunction that honours the marker). This shim is asyncio's own 3.11
-    # mechanism, installed only when Django >= 6 is about to be imported on 3.11 (see
-    # docs/djangoauth-compat.md). Older Django never touches these names.
-    import importlib.metadata
+import djangoauth_pyshim  # noqa: E402
 
-    if int(importlib.metadata.version("django").split(".")[0]) >= 6:
-        import asyncio.coroutines
-        import inspect
-
-        _orig_iscoroutinefunction = inspect.iscoroutinefunction
-
-        def _iscoroutinefunction(func):
-            return _orig_iscoroutinefunction(func) or (
-                getattr(func, "_is_coroutine", None) is asyncio.coroutines._is_coroutine
-            )
-
-        def _markcoroutinefunction(func):
-            func._is_coroutine = asyncio.coroutines._is_coroutine
-            return func
-
-        inspect.iscoroutinefunction = _iscoroutinefunction
-        inspect.markcoroutinefunction = _markcoroutinefunction
+PYSHIM = djangoauth_pyshim.install()
 
 from djangoauth_cases import (  # noqa: E402
-    ALLOW_ALL_BACKEND,
+    EXPORTED_SETTINGS,
     MODEL_BACKEND,
     PROFILES_BY_NAME,
     SECRET_NEW,
@@ -80,15 +58,6 @@ ENGINE_MODULES = {
     "file": "django.contrib.sessions.backends.file",
     "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
 }
-
-# The settings keys authcheck reads (the contract in compat_tests/cmd/authcheck), exported from
-# the live django.conf.settings under each variant.
-EXPORTED_SETTINGS = [
-    "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SESSION_ENGINE", "SESSION_COOKIE_NAME",
-    "SESSION_COOKIE_AGE", "SESSION_FILE_PATH", "SESSION_SERIALIZER", "SESSION_CACHE_ALIAS",
-    "DATABASES", "CACHES", "AUTHENTICATION_BACKENDS", "AUTH_USER_MODEL", "USE_TZ", "TIME_ZONE",
-    "ALLOWED_HOSTS", "DEBUG",
-]
 
 PASSWORD = "correct horse battery staple ✓"
 NEW_PASSWORD = "a different horse, also ✓"
@@ -144,6 +113,8 @@ def setup(msg: dict) -> dict:
     import importlib.metadata as md
 
     versions = {"django": django.get_version(), "python": platform.python_version()}
+    if PYSHIM:
+        versions["note"] = "Django >= 6 on Python < 3.12 via djangoauth_pyshim"
     for dist in ("channels", "redis", "django-redis", "psycopg"):
         try:
             versions[dist] = md.version(dist)
