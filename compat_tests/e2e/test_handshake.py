@@ -110,3 +110,34 @@ def test_logged_out_session_is_refused(request, target, transcripts):
         return got
 
     differential(request, transcripts, "logged-out", target, run)
+
+
+def _raw_handshake(base_url: str, headers: str) -> bytes:
+    """Send a WebSocket upgrade over a plain socket; return every byte until the server closes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base_url)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall(
+            (f"GET /ws/tasks/ HTTP/1.1\r\nHost: {u.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{headers}\r\n").encode()
+        )
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        return data
+
+
+@pytest.mark.parametrize("case", ["anonymous", "bad-origin"])
+def test_refusal_bytes_on_the_wire(request, target, transcripts, case):
+    """The exact bytes of a refusal: Daphne writes `HTTP/1.1 403 Access denied\\r\\n\\r\\n`, no headers,
+    no body, then closes the connection."""
+
+    def run(t):
+        origin = t.base_url if case == "anonymous" else "http://evil.example.com"
+        got = _raw_handshake(t.base_url, f"Origin: {origin}\r\n")
+        assert got == b"HTTP/1.1 403 Access denied\r\n\r\n"
+        return got
+
+    differential(request, transcripts, f"raw-{case}", target, run)
