@@ -513,8 +513,10 @@ func (h Host) validate() error {
 	return nil
 }
 
-// newClient builds the go-redis client for h.
-func (h Host) newClient() (redis.UniversalClient, error) {
+// newClient builds the go-redis client for h. Connections are named
+// clientName (CLIENT SETNAME) so operators can tell laurel's connections
+// apart in CLIENT LIST.
+func (h Host) newClient(clientName string) (redis.UniversalClient, error) {
 	if err := h.validate(); err != nil {
 		return nil, err
 	}
@@ -528,6 +530,7 @@ func (h Host) newClient() (redis.UniversalClient, error) {
 			SentinelUsername: h.SentinelUsername, SentinelPassword: h.SentinelPassword,
 			Username: h.Username, Password: h.Password, DB: h.DB,
 			TLSConfig: tlsCfg, DialTimeout: h.DialTimeout, ReadTimeout: h.ReadTimeout, PoolSize: h.PoolSize,
+			ClientName: clientName,
 		}
 		return redis.NewFailoverClient(fo), nil
 	}
@@ -542,6 +545,9 @@ func (h Host) newClient() (redis.UniversalClient, error) {
 		}
 	} else {
 		o = &redis.Options{Addr: h.Addr, TLSConfig: tlsCfg}
+	}
+	if o.ClientName == "" {
+		o.ClientName = clientName
 	}
 	if h.Username != "" {
 		o.Username = h.Username

@@ -174,7 +174,7 @@ func New(cfg Config, opts ...Option) (*Layer, error) {
 	l.inboxName = "specific." + l.cp + "!"
 	l.inboxKey = l.prefix + l.inboxName
 	for i, h := range l.hosts {
-		c, err := h.newClient()
+		c, err := h.newClient("laurel-" + l.cp)
 		if err != nil {
 			for _, c := range l.clients {
 				_ = c.Close()
