@@ -89,6 +89,8 @@ func TestEnvOverrides(t *testing.T) {
 		}},
 		{"debug", "LAUREL_DEBUG=true", func(s *Settings) bool { return s.Django["DEBUG"] == true }},
 		{"cookie age", "LAUREL_SESSION_COOKIE_AGE=60", func(s *Settings) bool { return s.Django["SESSION_COOKIE_AGE"] == int64(60) }},
+		{"verdict ttl", "LAUREL_VERDICT_TTL=0.5", func(s *Settings) bool { return s.Django["LAUREL_VERDICT_TTL"] == 0.5 }},
+		{"user table", "LAUREL_USER_TABLE=accounts_user", func(s *Settings) bool { return s.Django["LAUREL_USER_TABLE"] == "accounts_user" }},
 		{"queue", "LAUREL_QUEUE_SIZE=9", func(s *Settings) bool { return s.Laurel.QueueSize == 9 }},
 		{"duration", "LAUREL_DRAIN_PERIOD=1m", func(s *Settings) bool { return s.Laurel.DrainPeriod.D() == time.Minute }},
 		{"upstream", "LAUREL_UPSTREAM=unix:/run/daphne.sock", func(s *Settings) bool { return s.Laurel.Upstream == "unix:/run/daphne.sock" }},

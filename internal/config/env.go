@@ -21,6 +21,7 @@ const (
 	kObject
 	kDuration
 	kRoutes
+	kNumber
 )
 
 // djangoSettings are the Django settings laurel reads and their types, for
@@ -43,7 +44,23 @@ var djangoSettings = map[string]kind{
 	"USE_TZ":                  kBool,
 	"TIME_ZONE":               kString,
 	"CHANNEL_LAYERS":          kObject,
-	"LAUREL_VERDICT_TTL":      kString,
+}
+
+// djangoauthSettings are djangoauth's laurel-only keys, passed with the Django
+// settings (LAUREL_VERDICT_TTL, LAUREL_USER_TABLE, ...). The environment
+// variable has the same name as the key.
+var djangoauthSettings = map[string]kind{
+	"LAUREL_VERDICT_TTL":           kNumber,
+	"LAUREL_USER_TABLE":            kString,
+	"LAUREL_SESSION_TABLE":         kString,
+	"LAUREL_SESSION_STORE_CLASS":   kString,
+	"LAUREL_USER_PK_TYPE":          kString,
+	"LAUREL_USER_PK_COLUMN":        kString,
+	"LAUREL_USER_PASSWORD_COLUMN":  kString,
+	"LAUREL_USER_USERNAME_COLUMN":  kString,
+	"LAUREL_USER_ACTIVE_COLUMN":    kString,
+	"LAUREL_USER_STAFF_COLUMN":     kString,
+	"LAUREL_USER_SUPERUSER_COLUMN": kString,
 }
 
 // laurelSettings are the [laurel] keys and their types.
@@ -91,6 +108,14 @@ func (s *Settings) applyEnv(env map[string]string, laurel map[string]any) error 
 			if err := setNested(s.Django, top, strings.Split(rest, "__"), val); err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrSetting, k, err)
 			}
+			continue
+		}
+		if kd, ok := djangoauthSettings[k]; ok {
+			v, err := parseEnv(kd, val)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrSetting, k, err)
+			}
+			s.Django[k] = v
 			continue
 		}
 		if kd, ok := djangoSettings[name]; ok {
@@ -181,6 +206,16 @@ func parseEnv(k kind, val string) (any, error) {
 			}
 		}
 		return out, nil
+	case kNumber:
+		t := strings.TrimSpace(val)
+		if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+			return n, nil
+		}
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil {
+			return nil, fmt.Errorf("want a number, not %q", val)
+		}
+		return f, nil
 	case kObject:
 		var m map[string]any
 		if err := json.Unmarshal([]byte(val), &m); err != nil {

@@ -198,9 +198,10 @@ func (u *Upstream) Tunnel(w http.ResponseWriter, r *http.Request) {
 	t := time.NewTimer(5 * time.Second)
 	select {
 	case <-done:
+		t.Stop()
+		return
 	case <-t.C:
 	}
-	t.Stop()
 	_ = client.Close()
 	_ = up.Close()
 	<-done

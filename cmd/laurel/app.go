@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/consumer"
+	"github.com/laurel-server/laurel/djangoauth"
+	"github.com/laurel-server/laurel/internal/accesslog"
+	"github.com/laurel-server/laurel/internal/config"
+	"github.com/laurel-server/laurel/internal/forwarded"
+	"github.com/laurel-server/laurel/internal/proxy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// app is a running laurel: the layer, the authenticator, the consumer server
+// and the optional upstream, in the order they are shut down in reverse.
+type app struct {
+	log      *slog.Logger
+	cfg      config.Laurel
+	layer    *channelsproto.Layer
+	auth     *djangoauth.Authenticator
+	srv      *consumer.Server
+	upstream *proxy.Upstream
+	reg      *prometheus.Registry
+	access   *accesslog.Log
+	closers  []func() error
+	stopping atomic.Bool
+}
+
+// authAdapter presents a djangoauth.Authenticator as a consumer.Authenticator.
+type authAdapter struct{ a *djangoauth.Authenticator }
+
+func (x authAdapter) Authenticate(ctx context.Context, cookie string) consumer.Verdict {
+	v := x.a.Authenticate(ctx, cookie)
+	return consumer.Verdict{Authenticated: v.Authenticated, UserID: v.UserID, Username: v.Username, Reason: string(v.Reason)}
+}
+
+// routes converts configured routes to consumer routes.
+func routes(rs []config.Route) []consumer.Route {
+	out := make([]consumer.Route, 0, len(rs))
+	for _, r := range rs {
+		cr := consumer.Route{Path: r.Path, Auth: consumer.Auth(r.Auth), Groups: r.Groups, Forward: r.Forward}
+		for _, a := range r.Actions {
+			cr.Actions = append(cr.Actions, consumer.Action{Name: a.Name, Join: a.Join, Leave: a.Leave})
+		}
+		out = append(out, cr)
+	}
+	return out
+}
+
+func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio) (a *app, err error) {
+	a = &app{log: log, cfg: s.Laurel, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	switch dest := a.cfg.AccessLog; dest {
+	case "":
+	case "-":
+		a.access = accesslog.New(io.stdout)
+	default:
+		f, err := os.OpenFile(dest, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644) //nolint:gosec // operator-chosen path
+		if err != nil {
+			return nil, fmt.Errorf("laurel.access_log: %w", err)
+		}
+		a.closers = append(a.closers, f.Close)
+		a.access = accesslog.New(f)
+	}
+
+	// Django session authentication.
+	djJSON, err := s.DjangoJSON()
+	if err != nil {
+		return nil, err
+	}
+	authCfg, err := djangoauth.FromSettings(djJSON)
+	if err != nil {
+		return nil, err
+	}
+	a.auth, err = djangoauth.New(authCfg, djangoauth.WithLogger(log.With(slog.String("component", "djangoauth"))))
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.auth.Close)
+
+	// The channel layer, dispatching to the consumer server once it exists.
+	layerJSON, err := s.ChannelLayer()
+	if err != nil {
+		return nil, err
+	}
+	layerCfg, err := channelsproto.ParseConfig(layerJSON)
+	if err != nil {
+		return nil, fmt.Errorf("CHANNEL_LAYERS.default.CONFIG: %w", err)
+	}
+	var srvPtr atomic.Pointer[consumer.Server]
+	dispatch := channelsproto.DispatcherFunc(func(d channelsproto.Delivery) {
+		if srv := srvPtr.Load(); srv != nil {
+			srv.Deliver(d.Channels, d.Message, d.Received)
+		}
+	})
+	a.layer, err = channelsproto.New(layerCfg, channelsproto.WithLogger(log.With(slog.String("component", "channelsproto"))),
+		channelsproto.WithDispatcher(dispatch))
+	if err != nil {
+		return nil, fmt.Errorf("CHANNEL_LAYERS.default: %w", err)
+	}
+	a.closers = append(a.closers, a.layer.Close)
+	a.registerLayerStats()
+
+	refresh := a.cfg.GroupRefreshInterval.D()
+	if refresh == 0 {
+		expiry := layerCfg.GroupExpiry
+		if expiry == 0 {
+			expiry = 86400 * time.Second
+		}
+		refresh = expiry / 2
+	}
+	ccfg := consumer.Config{
+		Layer:                a.layer,
+		Authenticator:        authAdapter{a.auth},
+		Origin:               a.auth.OriginValidator(),
+		Routes:               routes(a.cfg.Routes),
+		RootPath:             a.cfg.RootPath,
+		QueueSize:            a.cfg.QueueSize,
+		MaxMessageSize:       a.cfg.MaxMessageSize,
+		SubscriptionLimit:    a.cfg.SubscriptionLimit,
+		PingInterval:         a.cfg.PingInterval.D(),
+		PingTimeout:          a.cfg.PingTimeout.D(),
+		MaxLifetime:          a.cfg.WebsocketTimeout.D(),
+		HandshakeTimeout:     a.cfg.HandshakeTimeout.D(),
+		WriteTimeout:         a.cfg.WriteTimeout.D(),
+		GroupRefreshInterval: refresh,
+		RevalidateInterval:   a.cfg.RevalidateInterval.D(),
+		DrainPeriod:          a.cfg.DrainPeriod.D(),
+		Logger:               log.With(slog.String("component", "consumer")),
+		Registerer:           a.reg,
+	}
+	if a.access != nil {
+		ccfg.Hooks = consumer.Hooks{
+			Connecting:   a.access.WSConnecting,
+			Rejected:     a.access.WSRejected,
+			Connected:    a.access.WSConnected,
+			Disconnected: a.access.WSDisconnected,
+		}
+	}
+	a.srv, err = consumer.New(ccfg)
+	if err != nil {
+		return nil, err
+	}
+	srvPtr.Store(a.srv)
+
+	if a.cfg.Upstream != "" {
+		a.upstream, err = proxy.New(a.cfg.Upstream, a.cfg.ProxyHeaders, log.With(slog.String("component", "proxy")))
+		if err != nil {
+			return nil, fmt.Errorf("--upstream / laurel.upstream: %w", err)
+		}
+	}
+
+	// Fail fast on an unreachable Redis or session store, naming which.
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.layer.Ping(pctx); err != nil {
+		return nil, fmt.Errorf("CHANNEL_LAYERS.default: Redis unreachable: %w", err)
+	}
+	if err := a.auth.Ping(pctx); err != nil {
+		log.Warn("session store not reachable at start-up; handshakes answer 503 until it is", slog.Any("err", err))
+	}
+	return a, nil
+}
+
+func (a *app) registerLayerStats() {
+	a.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "laurel_layer_reader_errors_total", Help: "Redis errors of the channel layer inbox readers.",
+		}, func() float64 { return float64(a.layer.Stats().ReaderErrors) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "laurel_layer_malformed_total", Help: "Inbox payloads that could not be decoded.",
+		}, func() float64 { return float64(a.layer.Stats().Malformed) }),
+	)
+}
+
+func (a *app) closeAll() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil {
+			a.log.Warn("close", slog.Any("err", err))
+		}
+	}
+	a.closers = nil
+}
+
+// handler routes a request: operations endpoints, laurel's WebSocket routes,
+// then the upstream (or 404).
+func (a *app) handler(withMetrics bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", a.readyz)
+	if withMetrics {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if websocket.IsWebSocketUpgrade(r) {
+			switch {
+			case a.srv.Match(r):
+				a.srv.ServeHTTP(w, r)
+			case a.upstream != nil:
+				a.upstream.Tunnel(w, r)
+			default:
+				http.NotFound(w, r)
+			}
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		if a.upstream != nil {
+			a.upstream.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+	if a.access != nil {
+		h = a.access.Handler(h)
+	}
+	return forwarded.Handler(h, a.cfg.ProxyHeaders)
+}
+
+func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.stopping.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.layer.Ping(ctx); err != nil {
+		a.log.Warn("readyz: channel layer", slog.Any("err", err))
+		http.Error(w, "channel layer (Redis) unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if err := a.auth.Ping(ctx); err != nil {
+		a.log.Warn("readyz: session store", slog.Any("err", err))
+		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func listenOn(l listen) (net.Listener, error) {
+	if l.network == "unix" {
+		if fi, err := os.Lstat(l.addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(l.addr) // a stale socket from a previous run
+		}
+	}
+	return net.Listen(l.network, l.addr)
+}
+
+// serve listens and serves until ctx ends, then shuts down in order: stop
+// accepting, drain sockets (1001, memberships discarded), close tunnels,
+// close the layer and the authenticator.
+func (a *app) serve(ctx context.Context, addr listen) error {
+	defer a.closeAll()
+	ln, err := listenOn(addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr.addr, err)
+	}
+	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
+	main := &http.Server{Handler: a.handler(a.cfg.MetricsBind == ""), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	servers := []*http.Server{main}
+	errc := make(chan error, 2)
+	go func() { errc <- main.Serve(ln) }()
+	if a.cfg.MetricsBind != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsBind)
+		if err != nil {
+			_ = main.Close()
+			<-errc
+			return fmt.Errorf("--metrics-bind %s: %w", a.cfg.MetricsBind, err)
+		}
+		ms := &http.Server{Handler: a.opsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(mln) }()
+	}
+	attrs := []any{slog.String("listen", ln.Addr().String())}
+	if a.upstream != nil {
+		attrs = append(attrs, slog.String("upstream", a.upstream.String()))
+	}
+	if a.cfg.MetricsBind != "" {
+		attrs = append(attrs, slog.String("metrics", a.cfg.MetricsBind))
+	}
+	a.log.Info("laurel serving", attrs...)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.stopping.Store(true)
+	timeout := a.cfg.ShutdownTimeout.D()
+	if timeout == 0 {
+		drain := a.cfg.DrainPeriod.D()
+		if drain == 0 {
+			drain = 5 * time.Second
+		}
+		timeout = drain + 10*time.Second
+	}
+	a.log.Info("shutting down", slog.Duration("timeout", timeout))
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// Stop accepting; hijacked sockets are not tracked by net/http.
+	shutdownDone := make(chan struct{})
+	go func() {
+		for _, s := range servers {
+			_ = s.Shutdown(sctx)
+		}
+		close(shutdownDone)
+	}()
+	if err := a.srv.Shutdown(sctx); err != nil {
+		a.log.Warn("socket drain incomplete", slog.Any("err", err))
+	}
+	if a.upstream != nil {
+		_ = a.upstream.Close()
+	}
+	<-shutdownDone
+	for _, s := range servers {
+		_ = s.Close()
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// opsHandler serves only the operations endpoints (--metrics-bind).
+func (a *app) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	return mux
+}
