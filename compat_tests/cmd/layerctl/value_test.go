@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/laurel-server/laurel/channelsproto"
+)
+
+func TestTaggedRoundTrip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		json string
+		want any
+	}{
+		{"null", `null`, nil},
+		{"true", `true`, true},
+		{"string", `"h\u00e9llo \ud83d\ude00"`, "héllo 😀"},
+		{"int", `{"int": "-9223372036854775808"}`, int64(math.MinInt64)},
+		{"uint", `{"int": "18446744073709551615"}`, uint64(math.MaxUint64)},
+		{"float", `{"float": "1"}`, 1.0},
+		{"float tiny", `{"float": "5e-324"}`, 5e-324},
+		{"bytes", `{"bytes": "00ff80"}`, []byte{0, 0xff, 0x80}},
+		{"list", `{"list": [{"int": "1"}, "a", null]}`, []any{int64(1), "a", nil}},
+		{"map order", `{"map": [["z", {"int": "1"}], ["a", {"map": []}]]}`,
+			channelsproto.Map{{Key: "z", Value: int64(1)}, {Key: "a", Value: channelsproto.Map{}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := decodeValue(json.RawMessage(tt.json))
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("decode = %#v, want %#v", got, tt.want)
+			}
+			enc, err := encodeValue(got)
+			if err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			b, err := json.Marshal(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := decodeValue(b)
+			if err != nil {
+				t.Fatalf("decode again %s: %v", b, err)
+			}
+			if !reflect.DeepEqual(again, tt.want) {
+				t.Fatalf("round trip = %#v, want %#v", again, tt.want)
+			}
+		})
+	}
+}
+
+func TestTaggedRejects(t *testing.T) {
+	t.Parallel()
+	for name, in := range map[string]string{
+		"bare number":  `1`,
+		"two tags":     `{"int": "1", "float": "1"}`,
+		"unknown tag":  `{"set": []}`,
+		"int overflow": `{"int": "18446744073709551616"}`,
+		"bad hex":      `{"bytes": "zz"}`,
+		"int key":      `{"map": [[1, null]]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := decodeValue(json.RawMessage(in)); !errors.Is(err, errTagged) {
+				t.Fatalf("decode(%s) error = %v, want errTagged", in, err)
+			}
+		})
+	}
+}
+
+func TestEncodeRejectsUnknownType(t *testing.T) {
+	t.Parallel()
+	if _, err := encodeValue(map[string]any{}); !errors.Is(err, errTagged) {
+		t.Fatalf("encode(map[string]any) error = %v, want errTagged", err)
+	}
+}
