@@ -33,6 +33,8 @@ SECRET_OLD = "laurel-compat-old-secret-key-1a2b3c4d5e6f7a8b9c0d"
 SECRET_UNRELATED = "laurel-compat-unrelated-fallback-key-77aa88bb99cc"
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+CACHE_DOWN = "_LAUREL_COMPAT_CACHE_DOWN"
+DEAD_REDIS = "redis://127.0.0.1:1"
 ALLOW_ALL_BACKEND = "django.contrib.auth.backends.AllowAllUsersModelBackend"
 
 # Settings overrides per variant (applied with django.test.override_settings). `create` is the
@@ -60,6 +62,9 @@ VARIANTS: dict[str, dict[str, dict]] = {
     # A site whose sessions last one second: db expire_date, cache TTL, file mtime + age and the
     # signed_cookies max_age all run out before laurel and Django judge.
     "short_age": {"create": {"SESSION_COOKIE_AGE": 1}, "judge": {"SESSION_COOKIE_AGE": 1}},
+    # The session cache's LOCATION points at a port where nothing listens (127.0.0.1:1). The
+    # helper fills in CACHES from the profile's own (CACHE_DOWN marks the override).
+    "cache_down": {"create": {}, "judge": {CACHE_DOWN: True}},
 }
 
 # Seconds to wait after creating the short_age cases before anyone judges them.
@@ -92,6 +97,12 @@ class Profile:
     key_prefix: str = ""
     cache_version: int = 1
     cache_options: dict = field(default_factory=dict)
+    serializer: str = "django.contrib.sessions.serializers.JSONSerializer"
+    # Newest Django major.minor the profile applies to (None: all).
+    django_max: tuple[int, int] | None = None
+
+    def applies_to(self, django_version: tuple[int, int]) -> bool:
+        return self.django_max is None or django_version <= self.django_max
 
 
 PROFILES: list[Profile] = [
@@ -110,6 +121,10 @@ PROFILES: list[Profile] = [
     Profile("cached_db", "cached_db", cache="redis", redis_db=3, key_prefix="laurel-cdb"),
     Profile("file", "file", cookie_name="laurel_sid"),
     Profile("signed_cookies", "signed_cookies"),
+    # Django 4.2's deprecated PickleSerializer (removed in 5.0): the signed payload is a pickle.
+    Profile("db_sqlite_pickle_serializer", "db",
+            serializer="django.contrib.sessions.serializers.PickleSerializer",
+            django_max=(4, 2)),
     # A custom user model with its own table (laurelaccounts.Member, db_table laurel_members).
     Profile("custom_user_db_sqlite", "db", user_model="custom"),
     Profile("custom_user_cache_postgres", "cache", database="postgres", cache="django_redis",
@@ -199,6 +214,12 @@ CASES: list[Case] = [
     Case("inactive_allow_all_backend", "allow_all", OK, True),
     Case("deleted_user", "base", {"*": _r("no_user")}, False),
     Case("backend_removed", "backend_removed", {"*": _r("backend_not_allowed")}, False),
+    # The session cache cannot be reached: Django's cache SessionStore.load swallows the error
+    # (anonymous); laurel must not authenticate either, and says why.
+    Case("cache_unreachable", "cache_down", {"*": _r("store_unavailable")}, False,
+         engines=("cache",)),
+    # cached_db whose cache entry was evicted: the db row decides.
+    Case("cached_db_cache_evicted", "base", OK, True, engines=("cached_db",)),
 ]
 
 CASES_BY_NAME = {c.name: c for c in CASES}
@@ -206,3 +227,17 @@ CASES_BY_NAME = {c.name: c for c in CASES}
 
 def cases_for(profile: Profile) -> list[Case]:
     return [c for c in CASES if profile.engine in c.engines]
+
+
+def installed_django() -> tuple[int, int]:
+    """major.minor of the Django installed in this interpreter's environment."""
+    import importlib.metadata
+
+    major, minor = importlib.metadata.version("django").split(".")[:2]
+    return int(major), int(minor)
+
+
+def active_profiles() -> list[Profile]:
+    """The profiles that apply to the installed Django."""
+    v = installed_django()
+    return [p for p in PROFILES if p.applies_to(v)]

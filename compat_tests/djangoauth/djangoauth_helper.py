@@ -40,6 +40,8 @@ import djangoauth_pyshim  # noqa: E402
 PYSHIM = djangoauth_pyshim.install()
 
 from djangoauth_cases import (  # noqa: E402
+    CACHE_DOWN,
+    DEAD_REDIS,
     EXPORTED_SETTINGS,
     MODEL_BACKEND,
     PROFILES_BY_NAME,
@@ -98,6 +100,7 @@ def setup(msg: dict) -> dict:
         SESSION_ENGINE=ENGINE_MODULES[profile.engine],
         SESSION_COOKIE_NAME=profile.cookie_name,
         SESSION_CACHE_ALIAS=profile.session_cache_alias,
+        SESSION_SERIALIZER=profile.serializer,
         AUTHENTICATION_BACKENDS=[MODEL_BACKEND],
         USE_TZ=profile.use_tz,
         TIME_ZONE=profile.time_zone,
@@ -172,9 +175,16 @@ def _forge_payload(signed: str, new_user_id: str) -> str:
     raw = base64.urlsafe_b64decode(payload.lstrip(".") + "=" * (-len(payload.lstrip(".")) % 4))
     if compressed:
         raw = zlib.decompress(raw)
-    data = json.loads(raw.decode("latin-1"))
-    data["_auth_user_id"] = new_user_id
-    forged = json.dumps(data, separators=(",", ":")).encode("latin-1")
+    if raw[:1] == b"\x80":  # PickleSerializer (Django 4.2)
+        import pickle
+
+        data = pickle.loads(raw)
+        data["_auth_user_id"] = new_user_id
+        forged = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+    else:
+        data = json.loads(raw.decode("latin-1"))
+        data["_auth_user_id"] = new_user_id
+        forged = json.dumps(data, separators=(",", ":")).encode("latin-1")
     out = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
     return f"{out}:{ts}:{sig}"
 
@@ -308,12 +318,36 @@ def build_case(case, profile) -> dict:
         value = _login(user)[1]
         u.delete()
         single(value)
-    elif n == "backend_removed":
+    elif n in ("backend_removed", "cache_unreachable"):
         _make_user(user)
         single(_login(user)[1])
+    elif n == "cached_db_cache_evicted":
+        from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+        from django.core.cache import caches
+
+        _make_user(user)
+        value = _login(user)[1]
+        cache = caches[settings.SESSION_CACHE_ALIAS]
+        if not cache.delete(KEY_PREFIX + value):
+            raise RuntimeError("cached_db session was not in the cache")
+        single(value)
     else:
         raise KeyError(n)
     return out
+
+
+def overrides(variant: str, phase: str) -> dict:
+    """The override_settings kwargs of `variant` for `phase` ("create" or "judge")."""
+    from django.conf import settings
+
+    o = dict(VARIANTS[variant][phase])
+    if o.pop(CACHE_DOWN, False):
+        caches = json.loads(json.dumps(settings.CACHES))
+        alias = settings.SESSION_CACHE_ALIAS
+        db = caches[alias]["LOCATION"].rsplit("/", 1)[1]
+        caches[alias]["LOCATION"] = f"{DEAD_REDIS}/{db}"
+        o["CACHES"] = caches
+    return o
 
 
 def _export_settings() -> dict:
@@ -333,13 +367,13 @@ def create(_msg: dict) -> dict:
     built = []
     short_age_created = None
     for case in cases:
-        with override_settings(**VARIANTS[case.variant]["create"]):
+        with override_settings(**overrides(case.variant, "create")):
             built.append(build_case(case, profile))
         if case.variant == "short_age":
             short_age_created = time.time()
     exported = {}
     for variant in sorted({c.variant for c in cases}):
-        with override_settings(**VARIANTS[variant]["judge"]):
+        with override_settings(**overrides(variant, "judge")):
             exported[variant] = _export_settings()
     return {"cases": built, "settings": exported, "short_age_created": short_age_created}
 
@@ -372,7 +406,7 @@ def judge(msg: dict) -> dict:
 
     verdicts = {}
     for case in msg["cases"]:
-        with override_settings(**VARIANTS[case["variant"]]["judge"]):
+        with override_settings(**overrides(case["variant"], "judge")):
             verdicts[case["name"]] = judge_one(case["cookie"])
     return {"verdicts": verdicts}
 

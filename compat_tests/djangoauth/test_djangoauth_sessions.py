@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from djangoauth_cases import CASES_BY_NAME, PROFILES, PROFILES_BY_NAME, cases_for
+from djangoauth_cases import CASES_BY_NAME, PROFILES_BY_NAME, active_profiles, cases_for
 
 USER_FIELDS = ("user_id", "username", "is_staff", "is_superuser")
 REASONS = {"ok", "no_cookie", "bad_signature", "expired", "no_session", "no_user", "inactive",
            "hash_mismatch", "backend_not_allowed", "store_unavailable", "bad_session"}
 
+PROFILES = active_profiles()
 CASE_PARAMS = [pytest.param(p.name, c.name, id=f"{p.name}-{c.name}")
                for p in PROFILES for c in cases_for(p)]
 
