@@ -177,7 +177,7 @@ func UnmarshalMsgpack(b []byte) (any, error) {
 	d := decoderPool.Get().(*msgpack.Decoder)
 	defer decoderPool.Put(d)
 	d.Reset(r)
-	v, err := decodeValue(d, r, 0)
+	v, err := decodeValue(d, r, b, 0)
 	d.Reset(nil)
 	if err != nil {
 		if errors.Is(err, ErrMalformed) {
@@ -206,7 +206,24 @@ func unmarshalMsgpackMap(b []byte) (Map, error) {
 
 var decoderPool = sync.Pool{New: func() any { return msgpack.NewDecoder(bytes.NewReader(nil)) }}
 
-func decodeValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
+// takeBytes reads a str/bin header and returns the payload as a sub-slice of
+// src (the decoder reads src through r without buffering), advancing r.
+func takeBytes(d *msgpack.Decoder, r *bytes.Reader, src []byte) ([]byte, error) {
+	n, err := d.DecodeBytesLen()
+	if err != nil {
+		return nil, truncated(err)
+	}
+	if n < 0 || n > r.Len() {
+		return nil, fmt.Errorf("%w: truncated str/bin", ErrMalformed)
+	}
+	pos := len(src) - r.Len()
+	if _, err := r.Seek(int64(n), io.SeekCurrent); err != nil {
+		return nil, truncated(err)
+	}
+	return src[pos : pos+n], nil
+}
+
+func decodeValue(d *msgpack.Decoder, r *bytes.Reader, src []byte, depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%w: nesting deeper than %d", ErrMalformed, maxDepth)
 	}
@@ -236,34 +253,20 @@ func decodeValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 		f, err := d.DecodeFloat64()
 		return f, truncated(err)
 	case msgpcode.IsString(c):
-		n, err := d.DecodeBytesLen()
+		raw, err := takeBytes(d, r, src)
 		if err != nil {
-			return nil, truncated(err)
+			return nil, err
 		}
-		if n > r.Len() {
-			return nil, fmt.Errorf("%w: truncated str", ErrMalformed)
-		}
-		buf := make([]byte, n)
-		if err := d.ReadFull(buf); err != nil {
-			return nil, truncated(err)
-		}
-		if !utf8.Valid(buf) {
+		if !utf8.Valid(raw) {
 			return nil, fmt.Errorf("%w: str is not valid UTF-8", ErrMalformed)
 		}
-		return string(buf), nil
+		return string(raw), nil
 	case msgpcode.IsBin(c):
-		n, err := d.DecodeBytesLen()
+		raw, err := takeBytes(d, r, src)
 		if err != nil {
-			return nil, truncated(err)
+			return nil, err
 		}
-		if n > r.Len() {
-			return nil, fmt.Errorf("%w: truncated bin", ErrMalformed)
-		}
-		buf := make([]byte, n)
-		if err := d.ReadFull(buf); err != nil {
-			return nil, truncated(err)
-		}
-		return buf, nil
+		return append(make([]byte, 0, len(raw)), raw...), nil
 	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
 		n, err := d.DecodeArrayLen()
 		if err != nil {
@@ -274,7 +277,7 @@ func decodeValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 		}
 		out := make([]any, n)
 		for i := range out {
-			if out[i], err = decodeValue(d, r, depth+1); err != nil {
+			if out[i], err = decodeValue(d, r, src, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -297,7 +300,7 @@ func decodeValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 			if !msgpcode.IsString(kc) && !msgpcode.IsBin(kc) {
 				return nil, fmt.Errorf("%w: map key of type 0x%02x is not allowed (strict_map_key)", ErrMalformed, kc)
 			}
-			kv, err := decodeValue(d, r, depth+1)
+			kv, err := decodeValue(d, r, src, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -308,7 +311,7 @@ func decodeValue(d *msgpack.Decoder, r *bytes.Reader, depth int) (any, error) {
 			case []byte:
 				key = string(k)
 			}
-			val, err := decodeValue(d, r, depth+1)
+			val, err := decodeValue(d, r, src, depth+1)
 			if err != nil {
 				return nil, err
 			}
