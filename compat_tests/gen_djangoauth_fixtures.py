@@ -157,17 +157,19 @@ def gen_sessions():
     class MyStore(DBStore):
         pass
 
+    MyStore.__qualname__ = "MyStore"  # as if defined at module level in a project
+
     envelopes = []
     dicts = [{"k": "v"}, S, {**S, "_session_expiry": 3600, "cart": [1, 2, 3]}, {}]
     for d in dicts:
         for cls, name in ((DBStore, "SessionStore"), (MyStore, "MyStore")):
             with pinned():
                 enc = cls().encode(d)
-            envelopes.append({"class": name, "dict": d, "encoded": enc, "ts": TS})
+            envelopes.append({"class": name, "key_salt": cls().key_salt, "dict": d, "encoded": enc, "ts": TS})
             with mock.patch("django.conf.settings.SECRET_KEY", OLD):
                 with pinned():
                     enc_old = cls().encode(d)
-            envelopes.append({"class": name, "dict": d, "encoded_old_key": enc_old, "ts": TS})
+            envelopes.append({"class": name, "key_salt": cls().key_salt, "dict": d, "encoded_old_key": enc_old, "ts": TS})
     cookies = []
     for d in dicts:
         with pinned():
@@ -235,9 +237,9 @@ def gen_pickles():
                 "hex": RedisSerializer().dumps(batch).hex(), "value": jsonable(batch)})
     for name, d in exotic.items():
         out.append({"name": name, "source": "django.core.cache.backends.redis", "compressor": "",
-                    "hex": pickle.dumps(d, 5).hex(), "value": None, "note": "unknown global: rejected"})
+                    "hex": pickle.dumps(d, 5).hex(), "value": jsonable(d)})
     out.append({"name": "evil", "source": "pickle", "compressor": "", "hex": pickle.dumps({**S, "x": Evil()}, 5).hex(),
-                "value": None, "note": "os.system: rejected"})
+                "value": None, "reject": True})
     write("pickles.json", out)
 
 
@@ -255,6 +257,8 @@ def jsonable(v):
         return [jsonable(x) for x in v]
     if isinstance(v, dict):
         return {"$dict": [[k, jsonable(x)] for k, x in v.items()]}
+    if isinstance(v, (set, frozenset)):
+        return {"$object": "builtins." + type(v).__name__}
     return {"$object": type(v).__module__ + "." + type(v).__qualname__}
 
 
