@@ -143,13 +143,14 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 			s.m.drops.WithLabelValues(DropNotForwarded).Inc()
 			continue
 		}
-		if out.pm == nil && !failed {
-			pm, err := s.prepareEvent(typ, msg)
+		if out.data == nil && !failed {
+			var err error
+			out, err = s.prepareEvent(msg, len(channels) > 1)
 			if err != nil {
 				failed = true
 				s.log.Warn("cannot encode event", slog.String("type", typ), slog.Any("err", err))
 			}
-			out = outFrame{pm: pm, received: received}
+			out.received = received
 		}
 		if failed {
 			s.m.drops.WithLabelValues(DropEncode).Inc()
@@ -179,12 +180,23 @@ func EventFrame(msg channelsproto.Map) channelsproto.Map {
 	return frame
 }
 
-func (s *Server) prepareEvent(_ string, msg channelsproto.Map) (*websocket.PreparedMessage, error) {
+// prepareEvent encodes an event once. For several recipients the bytes are
+// wrapped in a websocket.PreparedMessage, so the frame itself is built once
+// and written by every socket; a single recipient writes the bytes directly
+// (building a PreparedMessage costs more than one write).
+func (s *Server) prepareEvent(msg channelsproto.Map, shared bool) (outFrame, error) {
 	data, err := s.cfg.Encode(EventFrame(msg))
 	if err != nil {
-		return nil, err
+		return outFrame{}, err
 	}
-	return websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if !shared {
+		return outFrame{data: data}, nil
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return outFrame{}, err
+	}
+	return outFrame{data: data, pm: pm}, nil
 }
 
 // register adds a socket unless the server is closing.

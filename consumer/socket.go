@@ -18,8 +18,9 @@ const closeGrace = 2 * time.Second
 
 // outFrame is one frame waiting in a socket's queue.
 type outFrame struct {
-	pm       *websocket.PreparedMessage
-	received time.Time // zero for frames not from the layer (error frames)
+	data     []byte                     // the text frame's payload
+	pm       *websocket.PreparedMessage // non-nil when shared by several sockets
+	received time.Time                  // zero for frames not from the layer (error frames)
 }
 
 type closeRequest struct {
@@ -242,7 +243,13 @@ func (sk *socket) writeLoop(conn *websocket.Conn) {
 		select {
 		case f := <-sk.queue:
 			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			if err := conn.WritePreparedMessage(f.pm); err != nil {
+			var err error
+			if f.pm != nil {
+				err = conn.WritePreparedMessage(f.pm)
+			} else {
+				err = conn.WriteMessage(websocket.TextMessage, f.data)
+			}
+			if err != nil {
 				sk.log.Debug("write failed", slog.Any("err", err))
 				_ = conn.Close()
 				return
@@ -330,9 +337,5 @@ func (sk *socket) sendError(code, message string) {
 		sk.log.Error("cannot encode error frame", slog.Any("err", err))
 		return
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return
-	}
-	sk.enqueue(outFrame{pm: pm})
+	sk.enqueue(outFrame{data: data})
 }
