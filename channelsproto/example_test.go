@@ -46,7 +46,7 @@ func ExampleLayer_GroupSend() {
 	if err := layer.GroupAdd(ctx, "tasks-42", ch); err != nil {
 		log.Fatal(err)
 	}
-	defer layer.GroupDiscard(ctx, "tasks-42", ch)
+	defer func() { _ = layer.GroupDiscard(ctx, "tasks-42", ch) }()
 	msg := channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "pct", Value: 50}}
 	if err := layer.GroupSend(ctx, "tasks-42", msg); err != nil {
 		log.Fatal(err)
@@ -80,7 +80,7 @@ func ExampleWithDispatcher() {
 		if err := layer.GroupAdd(ctx, "room", ch); err != nil {
 			log.Fatal(err)
 		}
-		defer layer.GroupDiscard(ctx, "room", ch)
+		defer func() { _ = layer.GroupDiscard(ctx, "room", ch) }()
 	}
 	if err := layer.GroupSend(ctx, "room", channelsproto.Map{{Key: "type", Value: "chat.message"}}); err != nil {
 		log.Fatal(err)

@@ -287,7 +287,7 @@ func (l *Layer) dropIdle(channel string, q *localQueue) {
 
 // receiveNormal is receive_single for a normal channel.
 func (l *Layer) receiveNormal(ctx context.Context, channel string) (Map, error) {
-	idx := int((l.recvRR.Add(1) - 1) % uint64(len(l.clients)))
+	idx := roundRobin(&l.recvRR, len(l.clients))
 	c := l.client(idx)
 	key, backup := l.prefix+channel, backupKey(l.prefix+channel)
 	for {

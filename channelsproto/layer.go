@@ -39,7 +39,7 @@ func WithDispatcher(d Dispatcher) Option {
 	return func(layer *Layer) { layer.disp = d }
 }
 
-// Dispatcher, when set, receives every message read from this process's
+// Dispatcher receives, when set with WithDispatcher, every message read from this process's
 // inbox once per Redis message, with the list of local channel names it
 // targets (a list from group_send, one name from send). The Map is shared and
 // must not be modified. Dispatch must not block for long: it runs on the
@@ -190,6 +190,11 @@ func New(cfg Config, opts ...Option) (*Layer, error) {
 	return l, nil
 }
 
+// roundRobin returns the next index of itertools.cycle(range(n)).
+func roundRobin(counter *atomic.Uint64, n int) int {
+	return int((counter.Add(1) - 1) % uint64(n)) //nolint:gosec // the result is < n, an int
+}
+
 // uuid4Hex returns uuid.uuid4().hex: 32 lowercase hex digits of a random
 // version-4 UUID.
 func uuid4Hex() string {
@@ -285,7 +290,7 @@ func (l *Layer) Send(ctx context.Context, channel string, msg Map) error {
 		key = l.prefix + nl
 		idx = ConsistentHash(nl, len(l.clients))
 	} else {
-		idx = int((l.sendRR.Add(1) - 1) % uint64(len(l.clients)))
+		idx = roundRobin(&l.sendRR, len(l.clients))
 	}
 	payload, err := l.ser.Serialize(msg)
 	if err != nil {

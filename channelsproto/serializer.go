@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -101,7 +102,8 @@ func (s *Serializer) Serialize(msg Map) ([]byte, error) {
 func (s *Serializer) appendPrefix(buf *bytes.Buffer) {
 	var word [8]byte
 	for n := s.prefixLen; n > 0; n -= 8 {
-		binary.LittleEndian.PutUint64(word[:], rand.Uint64())
+		binary.LittleEndian.PutUint64(word[:], rand.Uint64()) //nolint:gosec // uniqueness only, like Python's random.getrandbits
+
 		buf.Write(word[:min(n, 8)])
 	}
 }
@@ -158,7 +160,11 @@ func (s *Serializer) decrypt(tok []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: bad version or length", ErrInvalidToken)
 	}
 	if s.ttl > 0 {
-		ts := int64(binary.BigEndian.Uint64(raw[1:9]))
+		tsU := binary.BigEndian.Uint64(raw[1:9])
+		if tsU > math.MaxInt64/2 {
+			return nil, fmt.Errorf("%w: timestamp too far in the future", ErrInvalidToken)
+		}
+		ts := int64(tsU)
 		now := s.now().Unix()
 		if ts+s.ttl < now {
 			return nil, fmt.Errorf("%w: expired (older than %d s)", ErrInvalidToken, s.ttl)
