@@ -30,7 +30,7 @@ import (
 type app struct {
 	log      *slog.Logger
 	cfg      config.Laurel
-	layer    *channelsproto.Layer
+	layer    channelsproto.Backend
 	auth     *djangoauth.Authenticator
 	srv      *consumer.Server
 	upstream *proxy.Upstream
@@ -103,31 +103,35 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 	if err != nil {
 		return nil, err
 	}
-	layerCfg, err := channelsproto.ParseConfig(layerJSON)
-	if err != nil {
-		return nil, fmt.Errorf("CHANNEL_LAYERS.default.CONFIG: %w", err)
-	}
 	var srvPtr atomic.Pointer[consumer.Server]
 	dispatch := channelsproto.DispatcherFunc(func(d channelsproto.Delivery) {
 		if srv := srvPtr.Load(); srv != nil {
 			srv.Deliver(d.Channels, d.Message, d.Received)
 		}
 	})
-	a.layer, err = channelsproto.New(layerCfg, channelsproto.WithLogger(log.With(slog.String("component", "channelsproto"))),
+	a.layer, err = channelsproto.NewBackend(s.ChannelLayerBackend(), layerJSON,
+		channelsproto.WithLogger(log.With(slog.String("component", "channelsproto"))),
 		channelsproto.WithDispatcher(dispatch))
 	if err != nil {
-		return nil, fmt.Errorf("CHANNEL_LAYERS.default: %w", err)
+		return nil, err
 	}
 	a.closers = append(a.closers, a.layer.Close)
 	a.registerLayerStats()
 
 	refresh := a.cfg.GroupRefreshInterval.D()
 	if refresh == 0 {
-		expiry := layerCfg.GroupExpiry
-		if expiry == 0 {
-			expiry = 86400 * time.Second
+		refresh = -1 // the pub/sub layer's groups do not expire
+		if s.ChannelLayerBackend() == config.LayerCore {
+			layerCfg, err := channelsproto.ParseConfig(layerJSON)
+			if err != nil {
+				return nil, fmt.Errorf("CHANNEL_LAYERS.default.CONFIG: %w", err)
+			}
+			expiry := layerCfg.GroupExpiry
+			if expiry == 0 {
+				expiry = 86400 * time.Second
+			}
+			refresh = expiry / 2
 		}
-		refresh = expiry / 2
 	}
 	ccfg := consumer.Config{
 		Layer:                a.layer,

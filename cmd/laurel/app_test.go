@@ -120,6 +120,11 @@ type running struct {
 // startApp runs `laurel serve` in process on a free port.
 func startApp(t *testing.T, extra string, environ ...string) (*running, string) {
 	t.Helper()
+	return startAppWith(t, "channels_redis.core.RedisChannelLayer", extra, environ...)
+}
+
+func startAppWith(t *testing.T, backend, extra string, environ ...string) (*running, string) {
+	t.Helper()
 	rurl := redisURL(t)
 	dbPath, key := djangoDB(t)
 	prefix := "laureltest" + randHex(t, 4)
@@ -131,14 +136,14 @@ LAUREL_VERDICT_TTL = 0
 ENGINE = "django.db.backends.sqlite3"
 NAME = %q
 [CHANNEL_LAYERS.default]
-BACKEND = "channels_redis.core.RedisChannelLayer"
+BACKEND = %q
 [CHANNEL_LAYERS.default.CONFIG]
 hosts = [%q]
 prefix = %q
 [laurel]
 drain_period = "100ms"
 access_log = "off"
-%s`, testSecret, dbPath, rurl, prefix, extra)
+%s`, testSecret, dbPath, backend, rurl, prefix, extra)
 	s, err := config.Parse([]byte(doc), environ)
 	if err != nil {
 		t.Fatal(err)
@@ -412,5 +417,29 @@ func TestServeUpstreamDownIs502(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+}
+
+func TestServePubSubLayer(t *testing.T) {
+	r, key := startAppWith(t, "channels_redis.pubsub.RedisPubSubChannelLayer", "")
+	c, _, err := r.dial(t, "/ws/tasks/", "sessionid="+key)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	cfg, err := channelsproto.ParsePubSubConfig([]byte(fmt.Sprintf(`{"hosts": [%q], "prefix": %q}`, os.Getenv("REDIS_URL"), r.prefix)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := channelsproto.NewPubSub(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = snd.Close() }()
+	// The connect-time group_add completed before the handshake answered.
+	if err := snd.GroupSend(context.Background(), "user_1", channelsproto.Map{{Key: "type", Value: "user.notification"}, {Key: "unread", Value: int64(3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, c); got != `{"type": "user_notification", "unread": 3}` {
+		t.Fatalf("frame %s", got)
 	}
 }

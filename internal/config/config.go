@@ -260,8 +260,21 @@ func (s *Settings) ChannelLayer() ([]byte, error) {
 	return json.Marshal(cfg)
 }
 
-// SupportedLayerBackend is the only CHANNEL_LAYERS BACKEND laurel speaks.
-const SupportedLayerBackend = "channels_redis.core.RedisChannelLayer"
+// Channel layer backends laurel speaks (CHANNEL_LAYERS.default.BACKEND).
+const (
+	LayerCore   = "channels_redis.core.RedisChannelLayer"
+	LayerPubSub = "channels_redis.pubsub.RedisPubSubChannelLayer"
+)
+
+// ChannelLayerBackend returns CHANNEL_LAYERS.default.BACKEND.
+func (s *Settings) ChannelLayerBackend() string {
+	def, err := s.channelLayerDefault()
+	if err != nil {
+		return ""
+	}
+	b, _ := def["BACKEND"].(string)
+	return b
+}
 
 func (s *Settings) channelLayerDefault() (map[string]any, error) {
 	layers, ok := s.Django["CHANNEL_LAYERS"].(map[string]any)
@@ -272,8 +285,8 @@ func (s *Settings) channelLayerDefault() (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: CHANNEL_LAYERS.default is required", ErrSetting)
 	}
-	if b, _ := def["BACKEND"].(string); b != SupportedLayerBackend {
-		return nil, fmt.Errorf("%w: CHANNEL_LAYERS.default.BACKEND is %q; laurel supports %q", ErrSetting, b, SupportedLayerBackend)
+	if b, _ := def["BACKEND"].(string); b != LayerCore && b != LayerPubSub {
+		return nil, fmt.Errorf("%w: CHANNEL_LAYERS.default.BACKEND is %q; laurel supports %q and %q", ErrSetting, b, LayerCore, LayerPubSub)
 	}
 	return def, nil
 }

@@ -136,7 +136,7 @@ func TestErrorsNameTheSetting(t *testing.T) {
 	}{
 		{"no secret", strings.Replace(base, `SECRET_KEY = "s3cret"`, "", 1), nil, "SECRET_KEY"},
 		{"no layer", base[:strings.Index(base, "[CHANNEL_LAYERS")], nil, "CHANNEL_LAYERS"},
-		{"pubsub", strings.Replace(base, "core.RedisChannelLayer", "pubsub.RedisPubSubChannelLayer", 1), nil, "CHANNEL_LAYERS.default.BACKEND"},
+		{"in-memory layer", strings.Replace(base, "channels_redis.core.RedisChannelLayer", "channels.layers.InMemoryChannelLayer", 1), nil, "CHANNEL_LAYERS.default.BACKEND"},
 		{"no hosts", strings.Replace(base, `ALLOWED_HOSTS = ["app.example"]`, "", 1), nil, "ALLOWED_HOSTS"},
 		{"unknown laurel key", base + "[laurel]\nqueue_sise = 3\n", nil, "laurel.queue_sise"},
 		{"bad duration", base + "[laurel]\ndrain_period = \"soon\"\n", nil, "drain_period"},
