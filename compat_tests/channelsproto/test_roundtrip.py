@@ -111,3 +111,19 @@ def test_normal_channel_both_directions(layers, arun, channel):
     assert_same(go.receive(channel), {"type": "job.run", "id": 1})
     go.send(channel, {"type": "job.run", "id": 2})
     assert_same(arun(py_receive(py, channel)), {"type": "job.run", "id": 2})
+
+
+def test_flush_both_directions(layers, arun, rdb, prefix):
+    """Each side's flush() deletes every key under the prefix, whoever wrote it."""
+    py, go = layers
+    for flusher in ("python", "go"):
+        go.group_add("f", "x.y")
+        go.send("f.plain", {"type": "f"})
+        arun(py.group_add("f2", "x.y"))
+        arun(py.send("f.plain2", {"type": "f"}))
+        assert len(list(rdb.scan_iter(match=prefix + "*"))) == 4
+        if flusher == "python":
+            arun(py.flush())
+        else:
+            go.flush()
+        assert list(rdb.scan_iter(match=prefix + "*")) == []
