@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -24,7 +25,9 @@ type Authenticator struct {
 	flight   flight
 	now      func() time.Time
 	backends map[string]bool
-	closers  []func() error
+
+	closeMu sync.Mutex
+	closers []func() error
 }
 
 // Option configures optional dependencies of New.
@@ -248,6 +251,8 @@ func (a *Authenticator) OriginValidator() *OriginValidator {
 // Close releases pools and connections. It is safe to call more than once;
 // calls made after Close answer ReasonStoreUnavailable.
 func (a *Authenticator) Close() error {
+	a.closeMu.Lock()
+	defer a.closeMu.Unlock()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i]())

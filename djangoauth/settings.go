@@ -358,7 +358,11 @@ func (p *settingsParser) str(key string, dst *string) {
 	switch x := v.(type) {
 	case string:
 		*dst = x
-	case json.Number: // PORT may be an int
+	case json.Number:
+		if key != "PORT" { // PORT may be an int
+			p.fail(key, "must be a string")
+			return
+		}
 		*dst = x.String()
 	default:
 		p.fail(key, "must be a string")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
@@ -118,6 +119,16 @@ func newCacheClient(cfg Config, alias string) (*cacheClient, error) {
 		}
 	}
 	ro.ContextTimeoutEnabled = true
+	// Fail fast: a dead cache must answer store_unavailable quickly, not
+	// after seconds of retries while a reconnect storm piles up.
+	ro.MaxRetries = 1
+	ro.DialerRetries = 1
+	if ro.DialTimeout == 0 {
+		ro.DialTimeout = 2 * time.Second
+	}
+	if ro.ReadTimeout == 0 {
+		ro.ReadTimeout = 2 * time.Second
+	}
 	c.rdb = redis.NewClient(ro)
 	return c, nil
 }

@@ -1,0 +1,143 @@
+package djangoauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingStore counts loads and answers from a fixed function.
+type countingStore struct {
+	n    atomic.Int64
+	gate chan struct{}
+	fn   func() (map[string]any, error)
+}
+
+func (s *countingStore) load(context.Context, string) (map[string]any, error) {
+	s.n.Add(1)
+	if s.gate != nil {
+		<-s.gate
+	}
+	return s.fn()
+}
+func (s *countingStore) ping(context.Context) error { return nil }
+func (s *countingStore) close() error               { return nil }
+
+func TestVerdictCache(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	a, fx := sqliteAuthenticator(t, func(c *Config) { c.VerdictTTL = 2 * time.Second })
+	a.now = clock
+	var key string
+	for _, sc := range fx.Scenarios {
+		if sc.Name == "valid" {
+			key = sc.SessionKey
+		}
+	}
+	real := a.store
+	cs := &countingStore{fn: func() (map[string]any, error) { return real.load(context.Background(), key) }}
+	a.store = cs
+	ctx := context.Background()
+	v1 := a.VerdictForSessionKey(ctx, key)
+	v2 := a.VerdictForSessionKey(ctx, key)
+	if !v1.Authenticated || v1.Cached || !v2.Cached || !v2.Authenticated || cs.n.Load() != 1 {
+		t.Fatalf("v1=%+v v2=%+v loads=%d", v1, v2, cs.n.Load())
+	}
+	advance(2 * time.Second)
+	if v := a.VerdictForSessionKey(ctx, key); v.Cached || cs.n.Load() != 2 {
+		t.Fatalf("after TTL: %+v loads=%d", v, cs.n.Load())
+	}
+	// outages are never cached
+	cs.fn = func() (map[string]any, error) { return nil, ErrStoreUnavailable }
+	advance(3 * time.Second)
+	for i := range 3 {
+		if v := a.VerdictForSessionKey(ctx, key); v.Reason != ReasonStoreUnavailable || v.Cached || v.Authenticated {
+			t.Fatalf("outage %d: %+v", i, v)
+		}
+	}
+	if cs.n.Load() != 5 {
+		t.Fatalf("loads = %d, want 5", cs.n.Load())
+	}
+}
+
+// A reconnect storm for one session key costs one store query.
+func TestVerdictSingleFlight(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	cs := &countingStore{gate: make(chan struct{}), fn: func() (map[string]any, error) { return map[string]any{}, nil }}
+	a.store = cs
+	var wg sync.WaitGroup
+	results := make([]Verdict, 20)
+	for i := range results {
+		wg.Go(func() { results[i] = a.VerdictForSessionKey(context.Background(), "samekey123456789") })
+	}
+	for cs.n.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the others queue behind the leader
+	close(cs.gate)
+	wg.Wait()
+	if cs.n.Load() > 2 {
+		t.Fatalf("loads = %d for one key", cs.n.Load())
+	}
+	for _, r := range results {
+		if r.Reason != ReasonNoUser {
+			t.Fatalf("got %+v", r)
+		}
+	}
+}
+
+func TestLogValueRedacts(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	cfg := Config{SecretKey: "super-secret-value", SecretKeyFallbacks: []string{"old-secret-value"},
+		Database: DatabaseConfig{Engine: "django.db.backends.postgresql", Password: "db-password-value", Host: "127.0.0.1", Port: "1"},
+		VerdictTTL: -1}
+	a, err := New(cfg, WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	key := "sessionkeyvalue0123456789abcdef"
+	v := a.VerdictForSessionKey(ctx, key)
+	if v.Reason != ReasonStoreUnavailable {
+		t.Fatalf("got %+v", v)
+	}
+	err = a.Ping(ctx)
+	log.Info("verdict", "v", v, "cfg", cfg, "err", err)
+	out := buf.String()
+	for _, secret := range []string{"super-secret-value", "old-secret-value", "db-password-value", key} {
+		if strings.Contains(out, secret) || (err != nil && strings.Contains(err.Error(), secret)) {
+			t.Fatalf("log or error leaks %q:\n%s", secret, out)
+		}
+	}
+	if !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("Ping err = %v", err)
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := a.VerdictForSessionKey(context.Background(), "abcdefghijklmnop"); v.Reason != ReasonStoreUnavailable {
+		t.Fatalf("after Close: %+v", v)
+	}
+}
