@@ -101,7 +101,7 @@ func TestLogValueRedacts(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	cfg := Config{SecretKey: "super-secret-value", SecretKeyFallbacks: []string{"old-secret-value"},
-		Database: DatabaseConfig{Engine: "django.db.backends.postgresql", Password: "db-password-value", Host: "127.0.0.1", Port: "1"},
+		Database:   DatabaseConfig{Engine: "django.db.backends.postgresql", Password: "db-password-value", Host: "127.0.0.1", Port: "1"},
 		VerdictTTL: -1}
 	a, err := New(cfg, WithLogger(log))
 	if err != nil {
