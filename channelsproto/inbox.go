@@ -312,13 +312,18 @@ func (l *Layer) receiveNormal(ctx context.Context, channel string) (Map, error) 
 			return nil, l.wrapErr("receive", err)
 		}
 		member, _ := res.Member.(string)
-		// Back the message up; it is removed after decoding, as Python's
+		// The message is popped: finish even if ctx ends now, so it is not
+		// lost. Back it up, decode, then drop the backup, as Python's
 		// cleaner task does with ZPOPMIN.
-		if err := c.ZAdd(ctx, backup, redis.Z{Score: res.Score, Member: member}).Err(); err != nil {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := c.ZAdd(bctx, backup, redis.Z{Score: res.Score, Member: member}).Err(); err != nil {
+			cancel()
 			return nil, l.wrapErr("receive", err)
 		}
 		msg, derr := l.ser.Deserialize([]byte(member))
-		if err := c.ZPopMin(context.WithoutCancel(ctx), backup).Err(); err != nil {
+		err = c.ZPopMin(bctx, backup).Err()
+		cancel()
+		if err != nil {
 			return nil, l.wrapErr("receive", err)
 		}
 		if derr != nil {
