@@ -1,0 +1,183 @@
+package djangoauth
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// postgresDSN returns LAUREL_TEST_POSTGRES, skipping when unset and failing
+// when set but unreachable.
+func postgresTestDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("LAUREL_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("LAUREL_TEST_POSTGRES not set")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("LAUREL_TEST_POSTGRES: %v", err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("LAUREL_TEST_POSTGRES set but unreachable: %v", err)
+	}
+	return dsn
+}
+
+// postgresFromSQLite creates uniquely named copies of django_session
+// (timestamptz expire_date, as Django's migration creates it) and auth_user
+// in the PostgreSQL database, filled with the rows real Django wrote to the
+// SQLite fixture, and returns a Config reading them.
+func postgresFromSQLite(t testing.TB, dsn string) Config {
+	t.Helper()
+	ctx := context.Background()
+	src, err := sql.Open("sqlite", "file:"+copySQLite(t)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	prefix := uniquePrefix(t)
+	prefix = "t_" + prefix[len("laurel-test-"):]
+	sessions, users := prefix+"_session", prefix+"_user"
+	mustExec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := dst.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	mustExec(`CREATE TABLE "` + sessions + `" (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL, expire_date timestamp with time zone NOT NULL)`)
+	mustExec(`CREATE TABLE "` + users + `" (id integer PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz NULL, is_superuser boolean NOT NULL,
+		username varchar(150) NOT NULL UNIQUE, first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, email varchar(254) NOT NULL,
+		is_staff boolean NOT NULL, is_active boolean NOT NULL, date_joined timestamptz NOT NULL)`)
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.Exec(`DROP TABLE IF EXISTS "` + sessions + `", "` + users + `"`)
+	})
+	rows, err := src.QueryContext(ctx, `SELECT session_key, session_data, CAST(expire_date AS TEXT) FROM django_session`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k, d, e string
+		if err := rows.Scan(&k, &d, &e); err != nil {
+			t.Fatal(err)
+		}
+		exp, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", e, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExec(`INSERT INTO "`+sessions+`" VALUES ($1, $2, $3)`, k, d, exp)
+	}
+	rows.Close()
+	urows, err := src.QueryContext(ctx, `SELECT id, password, is_superuser, username, is_staff, is_active FROM auth_user`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for urows.Next() {
+		var id int64
+		var pw, name string
+		var su, staff, active bool
+		if err := urows.Scan(&id, &pw, &su, &name, &staff, &active); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(`INSERT INTO "`+users+`" VALUES ($1, $2, NULL, $3, $4, '', '', '', $5, $6, now())`, id, pw, su, name, staff, active)
+	}
+	urows.Close()
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		SecretKey:              testSecret,
+		SecretKeyFallbacks:     []string{testOldKey},
+		UseTZ:                  true,
+		TimeZone:               "America/New_York",
+		AuthenticationBackends: []string{"django.contrib.auth.backends.ModelBackend", "django.contrib.auth.backends.AllowAllUsersModelBackend"},
+		Database: DatabaseConfig{Engine: "django.db.backends.postgresql", Name: pc.Database, User: pc.User, Password: pc.Password,
+			Host: pc.Host, Port: strconv.Itoa(int(pc.Port))},
+		SessionTable: sessions,
+		User:         UserConfig{Table: users},
+		VerdictTTL:   -1,
+	}
+}
+
+// TestPostgresScenarios replays the Django get_user scenarios against
+// PostgreSQL (timestamptz expire_date, integer pk, boolean columns).
+func TestPostgresScenarios(t *testing.T) {
+	t.Parallel()
+	dsn := postgresTestDSN(t)
+	cfg := postgresFromSQLite(t, dsn)
+	a, err := New(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if err := a.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var fx dbFixture
+	loadFixture(t, "db_scenarios.json", &fx)
+	for _, sc := range fx.Scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			checkVerdict(t, a.VerdictForSessionKey(ctx, sc.SessionKey), sc)
+		})
+	}
+	// huge ids must not reach an int4 comparison error
+	if v := a.users; v != nil {
+		if _, err := a.users.get(ctx, int64(1)<<40); err != nil {
+			t.Fatalf("bigint pk lookup: %v", err)
+		}
+	}
+	// the pool is read-only
+	if _, err := a.db.db.ExecContext(ctx, `CREATE TABLE "`+cfg.SessionTable+`_w" (x int)`); err == nil {
+		t.Fatal("laurel's PostgreSQL connection accepted a write")
+	}
+}
+
+func TestSQLiteIsReadOnly(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	if _, err := a.db.db.Exec(`DELETE FROM django_session`); err == nil {
+		t.Fatal("laurel's SQLite connection accepted a write")
+	}
+}
+
+// TestSQLiteNaiveLocalTime: with USE_TZ=False Django stores expire_date as
+// naive local time in TIME_ZONE.
+func TestSQLiteNaiveLocalTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		tz   string
+		want bool
+	}{{"UTC", true}, {"Asia/Tokyo", false}, {"America/New_York", true}} {
+		loc, _ := time.LoadLocation(tc.tz)
+		s := &sqlDB{naiveTZ: loc}
+		// a naive value one hour ahead of UTC now
+		text := time.Now().UTC().Add(time.Hour).Format("2006-01-02 15:04:05.000000")
+		exp, err := s.parseNaive(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := exp.After(time.Now()); got != tc.want {
+			t.Errorf("%s: not-expired = %v, want %v", tc.tz, got, tc.want)
+		}
+	}
+}
