@@ -1,0 +1,213 @@
+package main
+
+// This file is a copy of compat_tests/cmd/layerctl/value.go (the tagged value
+// codec both helpers speak), kept separate because layerctl belongs to the
+// core suite.
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/laurel-server/laurel/channelsproto"
+)
+
+// errTagged reports a tagged JSON value that does not follow the encoding
+// described on decodeValue.
+var errTagged = errors.New("pubsubctl: bad tagged value")
+
+// decodeValue turns the tagged JSON form the Python tests write into the Go
+// value channelsproto.Map carries. The encoding is lossless for every type a
+// channels_redis message may hold:
+//
+//	null, true, false     -> nil, bool
+//	"text"                -> string
+//	{"int": "-12"}        -> int64, or uint64 above math.MaxInt64
+//	{"float": "1.5"}      -> float64 (Python repr / Go 'g' text, "nan", "inf")
+//	{"bytes": "00ff"}     -> []byte (hex)
+//	{"list": [v, ...]}    -> []any
+//	{"map": [["k", v]]}   -> channelsproto.Map, key order kept
+//
+// Bare JSON numbers are rejected so that an int can never be confused with a
+// float on either side.
+func decodeValue(raw json.RawMessage) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var tree any
+	if err := d.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("%w: %w", errTagged, err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("%w: trailing data", errTagged)
+	}
+	return fromTree(tree)
+}
+
+// fromTree converts one value of the generic JSON tree (parsed once, so large
+// messages cost a single pass) from its tagged form.
+func fromTree(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, string:
+		return x, nil
+	case json.Number:
+		return nil, fmt.Errorf("%w: untagged number %s", errTagged, x)
+	case []any:
+		return nil, fmt.Errorf("%w: untagged array", errTagged)
+	case map[string]any:
+		if len(x) != 1 {
+			return nil, fmt.Errorf("%w: want exactly one tag, got %d", errTagged, len(x))
+		}
+		for tag, body := range x {
+			return fromTagged(tag, body)
+		}
+	}
+	return nil, fmt.Errorf("%w: unexpected %T", errTagged, v)
+}
+
+func fromTagged(tag string, body any) (any, error) {
+	switch tag {
+	case "int", "float", "bytes":
+		s, ok := body.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s body must be a string", errTagged, tag)
+		}
+		return parseScalar(tag, s)
+	case "list":
+		items, ok := body.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: list body must be an array", errTagged)
+		}
+		out := make([]any, 0, len(items))
+		for _, it := range items {
+			v, err := fromTree(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case "map":
+		pairs, ok := body.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: map body must be an array of pairs", errTagged)
+		}
+		out := make(channelsproto.Map, 0, len(pairs))
+		for _, p := range pairs {
+			pair, ok := p.([]any)
+			if !ok || len(pair) != 2 {
+				return nil, fmt.Errorf("%w: map entry must be a [key, value] pair", errTagged)
+			}
+			k, ok := pair[0].(string)
+			if !ok {
+				return nil, fmt.Errorf("%w: map key must be a string, got %v", errTagged, pair[0])
+			}
+			v, err := fromTree(pair[1])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, channelsproto.Field{Key: k, Value: v})
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: unknown tag %q", errTagged, tag)
+}
+
+// parseScalar decodes the text of an "int", "float" or "bytes" tag.
+func parseScalar(tag, s string) (any, error) {
+	switch tag {
+	case "int":
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, nil
+		}
+		u, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: int %q out of range", errTagged, s)
+		}
+		return u, nil
+	case "float":
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: float %q", errTagged, s)
+		}
+		return f, nil
+	default:
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bytes: %w", errTagged, err)
+		}
+		return b, nil
+	}
+}
+
+// decodeMessage decodes a tagged value that must be a map.
+func decodeMessage(raw json.RawMessage) (channelsproto.Map, error) {
+	v, err := decodeValue(raw)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(channelsproto.Map)
+	if !ok {
+		return nil, fmt.Errorf("%w: message must be a map, got %T", errTagged, v)
+	}
+	return m, nil
+}
+
+// encodeValue is the inverse of decodeValue: it turns a value produced by
+// channelsproto into its tagged JSON form. A Go type outside the documented
+// set is an error, so the Python side never sees a silently coerced value.
+func encodeValue(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case bool:
+		return x, nil
+	case string:
+		return x, nil
+	case int64:
+		return map[string]string{"int": strconv.FormatInt(x, 10)}, nil
+	case uint64:
+		return map[string]string{"int": strconv.FormatUint(x, 10)}, nil
+	case float64:
+		return map[string]string{"float": formatFloat(x)}, nil
+	case []byte:
+		return map[string]string{"bytes": hex.EncodeToString(x)}, nil
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, it := range x {
+			e, err := encodeValue(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return map[string]any{"list": out}, nil
+	case channelsproto.Map:
+		out := make([][2]any, 0, len(x))
+		for _, f := range x {
+			e, err := encodeValue(f.Value)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, [2]any{f.Key, e})
+		}
+		return map[string]any{"map": out}, nil
+	}
+	return nil, fmt.Errorf("%w: channelsproto produced unexpected Go type %T", errTagged, v)
+}
+
+// formatFloat writes f so that Python's float() reads back the same bits.
+func formatFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
