@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 
 import pytest
 import redis as redis_py
 from channels_redis.core import RedisChannelLayer
 
-from channelsproto.client import GoError, GoLayer, LayerCtl
+from channelsproto.client import GoError, LayerCtl
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +34,7 @@ def layerctl_proc(go_build):
 def layerctl(layerctl_proc):
     """The session's layerctl. At teardown the Go layers the test opened are
     closed, and the test fails if the race detector fired or layerctl died."""
-    with open(layerctl_proc.stderr_path, "rb") as f:
-        start = len(f.read())
+    start = os.path.getsize(layerctl_proc.stderr_path)
     first = len(layerctl_proc.opened)
     yield layerctl_proc
     for gl in layerctl_proc.opened[first:]:
@@ -44,7 +44,8 @@ def layerctl(layerctl_proc):
             pass  # the test closed it already
     del layerctl_proc.opened[first:]
     with open(layerctl_proc.stderr_path, "rb") as f:
-        log = f.read()[start:].decode(errors="replace")
+        f.seek(start)
+        log = f.read().decode(errors="replace")
     assert "DATA RACE" not in log, log
     assert layerctl_proc.proc.poll() is None, f"layerctl died: {layerctl_proc.stderr_tail()}"
 

@@ -133,7 +133,7 @@ def test_sentinel_both_sides_and_failover(sentinel_setup, layerctl, py_layer, pr
     # poll, up to 10 s) it still accepts writes from clients that have not yet
     # switched, and the resync then throws them away: a hazard of any Redis
     # failover, not of either layer. Wait for it to be over.
-    wait_for(lambda: "role:slave" in master.cli("INFO", "replication"), what="old master to become a replica")
+    wait_for(lambda: "role:slave" in master.cli("INFO", "replication"), timeout=40, what="old master to become a replica")
 
     gch, pch = go.new_channel(), arun(py.new_channel())
     retry(lambda: go.group_add("after", pch))

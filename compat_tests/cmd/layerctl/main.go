@@ -44,6 +44,6 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return newServer(os.Stdout, log).serve(ctx, os.Stdin)
 }
