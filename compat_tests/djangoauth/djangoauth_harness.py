@@ -76,12 +76,17 @@ class LineProcess:
             raise RuntimeError(f"helper failed: {reply['error']}\n{reply['traceback']}")
         return reply
 
-    def close(self) -> None:
+    def close_stdin(self) -> None:
+        """Signal end of input (the process should exit on its own)."""
         if self.proc.stdin and not self.proc.stdin.closed:
             try:
                 self.proc.stdin.close()
             except BrokenPipeError:
                 pass
+
+    def close(self) -> None:
+        """Close stdin and wait for the process to exit (killing it after 15 s)."""
+        self.close_stdin()
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
@@ -189,22 +194,26 @@ def run_profile(profile: Profile, workdir: str, postgres_server, redis_server,
         run.before = helper.ask({"cmd": "snapshot"})["snapshot"]
         paths = {variant: write_settings(laurel_settings(profile, dj), workdir, variant)
                  for variant, dj in run.settings.items()}
+        procs: dict[str, LineProcess] = {}
         try:
             binary = authcheck_binary()
+            # One authcheck per settings variant, all started up front and stopped together so
+            # their start-up and shutdown overlap.
             for variant, path in sorted(paths.items()):
-                proc = authcheck(binary, path, workdir, variant)
-                try:
-                    for case in run.cases.values():
-                        if case["variant"] != variant:
-                            continue
-                        run.laurel[case["name"]] = proc.ask({"cookie": case["cookie"]})
-                        if case["session_key"] is not None:
-                            run.laurel_by_key[case["name"]] = proc.ask(
-                                {"session_key": case["session_key"]})
-                finally:
-                    proc.close()
+                procs[variant] = authcheck(binary, path, workdir, variant)
+            for case in run.cases.values():
+                proc = procs[case["variant"]]
+                run.laurel[case["name"]] = proc.ask({"cookie": case["cookie"]})
+                if case["session_key"] is not None:
+                    run.laurel_by_key[case["name"]] = proc.ask(
+                        {"session_key": case["session_key"]})
         except Exception as e:  # noqa: BLE001 - surfaced by every laurel comparison
             run.laurel_error = f"{type(e).__name__}: {e}"
+        finally:
+            for proc in procs.values():
+                proc.close_stdin()
+            for proc in procs.values():
+                proc.close()
         run.after = helper.ask({"cmd": "snapshot"})["snapshot"]
 
         # Only now may Django judge: its get_user may flush (hash mismatch) or cycle_key
