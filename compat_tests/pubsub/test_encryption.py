@@ -20,10 +20,9 @@ from cryptography.fernet import Fernet
 
 from pubsub.client import HAS_SERIALIZER, assert_same, py_receive_pubsub, wait_subscribers
 
-pytestmark = [
-    pytest.mark.wire,
-    pytest.mark.skipif(not HAS_SERIALIZER, reason="channels_redis < 4.2.1 ignores symmetric_encryption_keys on the pubsub layer"),
-]
+pytestmark = pytest.mark.wire
+needs_serializer = pytest.mark.skipif(
+    not HAS_SERIALIZER, reason="channels_redis < 4.2.1 ignores symmetric_encryption_keys on the pubsub layer")
 
 MSG = {"type": "secret.message", "text": "héllo", "n": 2**40, "b": b"\x00\x01"}
 
@@ -37,6 +36,7 @@ def enc_config(config):
     return {**config, "symmetric_encryption_keys": ["new key", "old key"]}
 
 
+@needs_serializer
 def test_both_directions(pubsubctl, py_pubsub, enc_config, arun, rdb):
     py, go = py_pubsub(enc_config), pubsubctl.new(enc_config)
     gch = go.new_channel()
@@ -49,6 +49,7 @@ def test_both_directions(pubsubctl, py_pubsub, enc_config, arun, rdb):
     assert_same(arun(py_receive_pubsub(py, pch)), MSG)
 
 
+@needs_serializer
 def test_tokens_on_the_wire(pubsubctl, py_pubsub, enc_config, arun, wire, prefix):
     py, go = py_pubsub(enc_config), pubsubctl.new(enc_config)
     tap = wire(f"{prefix}__group__g")
@@ -60,6 +61,7 @@ def test_tokens_on_the_wire(pubsubctl, py_pubsub, enc_config, arun, wire, prefix
         assert msgpack.unpackb(fernet("new key").decrypt(token)) == MSG
 
 
+@needs_serializer
 def test_key_rotation(pubsubctl, py_pubsub, config, arun, rdb):
     """An old process (old key only) talks to a new one (new key first, old key second)."""
     py_old = py_pubsub({**config, "symmetric_encryption_keys": ["old key"]})
@@ -70,6 +72,7 @@ def test_key_rotation(pubsubctl, py_pubsub, config, arun, rdb):
     assert_same(go_new.receive(ch), MSG)
 
 
+@needs_serializer
 def test_no_ttl_on_old_tokens(pubsubctl, py_pubsub, enc_config, arun, rdb):
     """A token stamped a day ago is PUBLISHed raw: both layers accept it (expiry=None)."""
     py, go = py_pubsub(enc_config), pubsubctl.new(enc_config)
@@ -83,6 +86,7 @@ def test_no_ttl_on_old_tokens(pubsubctl, py_pubsub, enc_config, arun, rdb):
     assert_same(arun(py_receive_pubsub(py, pch)), MSG)
 
 
+@needs_serializer
 def test_wrong_key_is_dropped_not_fatal(pubsubctl, py_pubsub, config, arun, rdb):
     """A token for another key is skipped by laurel (counted as malformed); the next good one arrives."""
     go = pubsubctl.new({**config, "symmetric_encryption_keys": ["mine"]})
@@ -94,3 +98,18 @@ def test_wrong_key_is_dropped_not_fatal(pubsubctl, py_pubsub, config, arun, rdb)
     arun(py_good.send(ch, MSG))
     assert_same(go.receive(ch), MSG)
     assert go.stats()["malformed"] == 1
+
+
+@pytest.mark.skipif(HAS_SERIALIZER, reason="only channels_redis < 4.2.1 ignores the keys")
+def test_keys_ignored_before_421(pubsubctl, py_pubsub, enc_config, config, arun, wire, prefix):
+    """Before 4.2.1 a Python pubsub layer given keys still PUBLISHes plain
+    msgpack: laurel interoperates with it only when configured without keys
+    (docs/pubsub.md)."""
+    py = py_pubsub(enc_config)
+    tap = wire(f"{prefix}__group__g")
+    arun(py.group_send("g", MSG))
+    _, payload = tap.next()
+    assert payload == msgpack.packb(MSG)
+    go_plain = pubsubctl.new(config)
+    go_plain.group_send("g", MSG)
+    assert tap.next()[1] == payload

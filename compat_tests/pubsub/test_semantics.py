@@ -68,6 +68,15 @@ def test_discard_non_member_is_noop(layers, arun):
     go.group_discard("never", "nobody")
 
 
+@pytest.mark.skipif(DISCARD_TOLERANT, reason="only channels_redis 4.0.0 asserts")
+def test_discard_non_member_asserts_in_400(layers, arun):
+    """4.0.0 raises AssertionError; laurel follows 4.1.0+ and does nothing."""
+    py, go = layers
+    with pytest.raises(AssertionError):
+        arun(py.group_discard("never", "nobody"))
+    go.group_discard("never", "nobody")
+
+
 def test_receive_timeout_unsubscribes(layers, arun, rdb):
     py, go = layers
     pch, gch = arun(py.new_channel()), go.new_channel()
