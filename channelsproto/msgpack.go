@@ -167,7 +167,8 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 // math.MaxInt64), float64 (float32 widened), string, []byte, []any, Map.
 //
 // Like Python it rejects str that is not valid UTF-8, map keys that are not
-// str or bin (bin keys become strings), trailing bytes ("ExtraData") and
+// str or bin (bin keys become strings and must then be valid UTF-8, a
+// deliberate restriction), trailing bytes ("ExtraData") and
 // truncated input; it also rejects ext types, which have no Go
 // representation here (Python returns ExtType objects), and nesting deeper
 // than 512. A repeated map key keeps its first position and last value, as a
@@ -309,6 +310,12 @@ func decodeValue(d *msgpack.Decoder, r *bytes.Reader, src []byte, depth int) (an
 			case string:
 				key = k
 			case []byte:
+				// Python keeps a bytes key; Map keys are text, so only
+				// UTF-8 bin keys are accepted (Channels messages have str
+				// keys anyway).
+				if !utf8.Valid(k) {
+					return nil, fmt.Errorf("%w: bin map key is not valid UTF-8", ErrMalformed)
+				}
 				key = string(k)
 			}
 			val, err := decodeValue(d, r, src, depth+1)
