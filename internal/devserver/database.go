@@ -2,6 +2,8 @@ package devserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	_ "embed" // schema.sql
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/laurel-server/laurel/channelsproto"
@@ -19,7 +22,7 @@ import (
 
 // schemaSQL is what `manage.py migrate` of django.contrib.auth,
 // contenttypes and sessions creates in SQLite, generated from real Django by
-// compat_tests/browser/gen_dev_schema.py.
+// compat_tests/browser/gen_devserver_files.py.
 //
 //go:embed schema.sql
 var schemaSQL string
@@ -60,6 +63,14 @@ type Database struct {
 	path   string
 	secret string
 	now    func() time.Time
+	// iterations is the PBKDF2 iteration count for new users; tests lower it.
+	iterations int
+
+	// verified remembers, per encoded hash, the SHA-256 of a password
+	// already checked against it, so that signing in again (and signing in
+	// as the user just created) does not pay the PBKDF2 cost again.
+	mu       sync.Mutex
+	verified map[string][32]byte
 }
 
 // OpenDatabase opens (creating it and its directory when missing) the SQLite
@@ -83,7 +94,7 @@ func OpenDatabase(ctx context.Context, path, secretKey string) (_ *Database, err
 	if err != nil {
 		return nil, fmt.Errorf("devserver: open %s: %w", abs, err)
 	}
-	d := &Database{db: db, path: abs, secret: secretKey, now: time.Now}
+	d := &Database{db: db, path: abs, secret: secretKey, now: time.Now, iterations: PBKDF2Iterations}
 	defer func() {
 		if err != nil {
 			_ = db.Close()
@@ -127,7 +138,7 @@ func (d *Database) EnsureUser(ctx context.Context, username, password string) (U
 	if !errors.Is(err, sql.ErrNoRows) {
 		return User{}, err
 	}
-	hash := MakePassword(password, NewSalt(), PBKDF2Iterations)
+	hash := MakePassword(password, NewSalt(), d.iterations)
 	now := d.now().UTC().Format(djangoTime)
 	_, err = d.db.ExecContext(ctx, `INSERT INTO "auth_user" ("password", "last_login", "is_superuser", "username",
 		"last_name", "email", "is_staff", "is_active", "date_joined", "first_name")
@@ -135,6 +146,7 @@ func (d *Database) EnsureUser(ctx context.Context, username, password string) (U
 	if err != nil {
 		return User{}, fmt.Errorf("devserver: creating user %q: %w", username, err)
 	}
+	d.remember(hash, password)
 	return d.user(ctx, username)
 }
 
@@ -163,10 +175,35 @@ func (d *Database) CheckCredentials(ctx context.Context, username, password stri
 	if err != nil {
 		return User{}, fmt.Errorf("devserver: reading user %q: %w", username, err)
 	}
-	if !active || !CheckPassword(password, u.Password) {
+	if !active || !d.checkPassword(password, u.Password) {
 		return User{}, ErrBadCredentials
 	}
 	return u, nil
+}
+
+// checkPassword is CheckPassword with a memory of successful checks.
+func (d *Database) checkPassword(password, encoded string) bool {
+	sum := sha256.Sum256([]byte(password))
+	d.mu.Lock()
+	known, ok := d.verified[encoded]
+	d.mu.Unlock()
+	if ok && subtle.ConstantTimeCompare(known[:], sum[:]) == 1 {
+		return true
+	}
+	if !CheckPassword(password, encoded) {
+		return false
+	}
+	d.remember(encoded, password)
+	return true
+}
+
+func (d *Database) remember(encoded, password string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.verified == nil {
+		d.verified = map[string][32]byte{}
+	}
+	d.verified[encoded] = sha256.Sum256([]byte(password))
 }
 
 // SessionData returns the session_data Django's db SessionStore saves after

@@ -17,7 +17,8 @@ type GroupSender interface {
 
 // TaskPlan shapes a simulated task.
 type TaskPlan struct {
-	// Steps is the number of task.update events. Zero means 10.
+	// Steps is the number of task.update events; step i of n reports
+	// progress i*100/(n+1), and task.complete stands for 100. Zero means 9.
 	Steps int
 	// StepInterval is the time between events. Zero means 400 ms.
 	StepInterval time.Duration
@@ -29,7 +30,7 @@ type TaskPlan struct {
 
 func (p TaskPlan) withDefaults() TaskPlan {
 	if p.Steps <= 0 {
-		p.Steps = 10
+		p.Steps = 9
 	}
 	if p.StepInterval <= 0 {
 		p.StepInterval = 400 * time.Millisecond
@@ -45,14 +46,15 @@ func (p TaskPlan) withDefaults() TaskPlan {
 func TaskGroup(id string) string { return "task_" + id }
 
 // UpdateEvent returns the seed's task.update event for step of steps, with
-// the fields in the order the seed's Celery task writes its dict.
+// the fields in the order the seed's Celery task writes its dict and
+// progress step*100/(steps+1) (the completion is the last 100%).
 func UpdateEvent(id string, step, steps int) channelsproto.Map {
 	return channelsproto.Map{
 		{Key: "type", Value: "task.update"},
 		{Key: "task_id", Value: id},
 		{Key: "status", Value: "processing"},
 		{Key: "message", Value: fmt.Sprintf("Processing step %d of %d...", step, steps)},
-		{Key: "progress", Value: int64(step * 100 / steps)},
+		{Key: "progress", Value: int64(step * 100 / (steps + 1))},
 	}
 }
 
