@@ -643,3 +643,60 @@ func TestReceiveBufferDropsOldest(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchDrainPopsTogether(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	rec := newRecorder()
+	l := newTestLayer(t, cfg)
+	l.disp = rec // set before the readers start
+	send := newTestLayer(t, cfg)
+	ch := l.inboxName + "batch"
+	for i := range 60 {
+		if err := send.Send(ctx, ch, Map{{Key: "i", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.startReaders()
+	got := rec.waitN(t, 60)
+	batches := map[time.Time]int{}
+	for i, d := range got {
+		if v, _ := d.Message.Get("i"); v != int64(i) {
+			t.Fatalf("delivery %d is %#v: order lost", i, d.Message)
+		}
+		batches[d.Received]++
+	}
+	// One BZPOPMIN plus one drain EVAL delivers all 60 together.
+	if len(batches) > 2 {
+		t.Fatalf("60 queued messages took %d reads, want 1 batch", len(batches))
+	}
+}
+
+func TestReconnectAfterRedisRestart(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	srv := startRestartableRedis(t)
+	var logs logBuffer
+	rec := newRecorder()
+	l := newTestLayer(t, Config{Hosts: []Host{{URL: srv.url}}, Prefix: "restart."}, WithDispatcher(rec), WithLogger(logs.logger()))
+	ch := l.NewChannel()
+	if err := l.Send(ctx, ch, Map{{Key: "type", Value: "before"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitN(t, 1)
+	srv.stop(t)
+	eventually(t, "reader error counted", func() bool { return l.Stats().ReaderErrors > 0 })
+	srv.start(t)
+	// Sends retry on the new connection; the reader reconnects with backoff.
+	eventually(t, "send after restart", func() bool {
+		return l.Send(ctx, ch, Map{{Key: "type", Value: "after"}}) == nil
+	})
+	got := rec.waitN(t, 2)
+	if got[1].Message.String("type") != "after" {
+		t.Fatalf("delivery %#v", got[1])
+	}
+	if !strings.Contains(logs.String(), "inbox reader error") {
+		t.Fatalf("reconnect not logged: %s", logs.String())
+	}
+}

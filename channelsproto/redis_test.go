@@ -181,3 +181,41 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// restartableRedis is a redis-server the test can stop and start again on
+// the same port.
+type restartableRedis struct {
+	port int
+	url  string
+	cmd  *exec.Cmd
+}
+
+func startRestartableRedis(t testing.TB) *restartableRedis {
+	t.Helper()
+	testRedisURL(t)
+	r := &restartableRedis{port: freePort(t)}
+	r.url = fmt.Sprintf("redis://127.0.0.1:%d/0", r.port)
+	r.start(t)
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *restartableRedis) start(t testing.TB) {
+	t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	c := rawClient(t, r.url)
+	eventually(t, "redis-server up", func() bool { return c.Ping(context.Background()).Err() == nil })
+}
+
+func (r *restartableRedis) stop(t testing.TB) {
+	t.Helper()
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
