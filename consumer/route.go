@@ -181,7 +181,7 @@ func compileRoutes(routes []Route) ([]*compiledRoute, error) {
 	for i, r := range routes {
 		c, err := compileRoute(r)
 		if err != nil {
-			return nil, fmt.Errorf("%w: route %d (%q): %v", ErrConfig, i, r.Path, err)
+			return nil, fmt.Errorf("%w: route %d (%q): %w", ErrConfig, i, r.Path, err)
 		}
 		if seen[r.Path] {
 			return nil, fmt.Errorf("%w: route %d: duplicate path %q", ErrConfig, i, r.Path)
@@ -260,7 +260,7 @@ func compileRoute(r Route) (*compiledRoute, error) {
 	}
 	for _, f := range r.Forward {
 		if _, err := path.Match(f, ""); err != nil {
-			return nil, fmt.Errorf("bad forward pattern %q: %v", f, err)
+			return nil, fmt.Errorf("bad forward pattern %q: %w", f, err)
 		}
 	}
 	return c, nil

@@ -97,7 +97,7 @@ func TestDeclarativeRoute(t *testing.T) {
 	if m := e.layer.members("chat_lobby_user_7"); len(m) != 1 {
 		t.Fatalf("chat_lobby_user_7 members %v, want alice only", m)
 	}
-	if _, resp, err := e.dial("/ws/chat/lobby/", aliceCookie); err == nil || resp.StatusCode != 404 {
+	if _, status, err := e.dial("/ws/chat/lobby/", aliceCookie); err == nil || status != 404 {
 		t.Fatalf("path outside the root path: %v", err)
 	}
 	if err := alice.WriteJSON(map[string]any{"action": "follow", "topic": "go"}); err != nil {

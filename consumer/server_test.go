@@ -73,20 +73,25 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 
 func (e *env) url(path string) string { return "ws" + strings.TrimPrefix(e.http.URL, "http") + path }
 
-func (e *env) dial(path, cookie string) (*websocket.Conn, *http.Response, error) {
+// dial opens a socket; it returns the HTTP status when the handshake fails.
+func (e *env) dial(path, cookie string) (*websocket.Conn, int, error) {
 	h := http.Header{}
 	h.Set("Origin", origin)
 	if cookie != "" {
 		h.Set("Cookie", cookie)
 	}
-	c, resp, err := websocket.DefaultDialer.Dial(e.url(path), h)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+	c, resp, err := websocket.DefaultDialer.Dial(e.url(path), h) //nolint:bodyclose // closed below
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
 	}
 	if c != nil {
 		e.t.Cleanup(func() { _ = c.Close() })
 	}
-	return c, resp, err
+	return c, status, err
 }
 
 func (e *env) mustDial(path, cookie string) *websocket.Conn {
@@ -253,9 +258,9 @@ func TestHandshakeLayerDownIs503(t *testing.T) {
 func TestUnknownPathIs404(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	_, resp, err := e.dial("/ws/other/", aliceCookie)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("dial unknown path: err=%v resp=%v, want 404", err, resp)
+	_, status, err := e.dial("/ws/other/", aliceCookie)
+	if err == nil || status != http.StatusNotFound {
+		t.Fatalf("dial unknown path: err=%v status=%d, want 404", err, status)
 	}
 }
 

@@ -292,7 +292,9 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 		mln, err := net.Listen("tcp", a.cfg.MetricsBind)
 		if err != nil {
 			_ = main.Close()
-			<-errc
+			if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+				a.log.Warn("serve", slog.Any("err", serr))
+			}
 			return fmt.Errorf("--metrics-bind %s: %w", a.cfg.MetricsBind, err)
 		}
 		ms := &http.Server{Handler: a.opsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}

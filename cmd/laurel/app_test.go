@@ -172,21 +172,46 @@ access_log = "off"
 	r.redis = redis.NewClient(opt)
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		if err := <-r.done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
 		_ = r.redis.Close()
 	})
 	waitHTTP(t, "http://"+addr+"/readyz")
 	return r, key
 }
 
+// get fetches url (with Host header host when set) and returns the status
+// and body.
+func get(t *testing.T, url, host string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url) //nolint:gosec // test URL
-		if err == nil {
+		if resp, err := http.Get(url); err == nil { //nolint:gosec // test URL
+			ok := resp.StatusCode == 200
 			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if ok {
 				return
 			}
 		}
@@ -195,20 +220,25 @@ func waitHTTP(t *testing.T, url string) {
 	t.Fatalf("%s not ready", url)
 }
 
-func (r *running) dial(t *testing.T, path, cookie string) (*websocket.Conn, *http.Response, error) {
+// dial opens a socket; it returns the HTTP status when the handshake fails.
+func (r *running) dial(t *testing.T, path, cookie string) (*websocket.Conn, int, error) {
 	t.Helper()
 	h := http.Header{"Origin": {testOrigin}}
 	if cookie != "" {
 		h.Set("Cookie", cookie)
 	}
-	c, resp, err := websocket.DefaultDialer.Dial("ws://"+r.base+path, h)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+	c, resp, err := websocket.DefaultDialer.Dial("ws://"+r.base+path, h) //nolint:bodyclose // closed below
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
 	}
 	if c != nil {
 		t.Cleanup(func() { _ = c.Close() })
 	}
-	return c, resp, err
+	return c, status, err
 }
 
 // members returns the channels of a group as channels_redis stores them.
@@ -274,8 +304,8 @@ func TestServeEndToEnd(t *testing.T) {
 	if string(raw) != "HTTP/1.1 403 Access denied\r\n\r\n" {
 		t.Fatalf("anonymous handshake answered %q", raw)
 	}
-	if _, resp, err := r.dial(t, "/ws/tasks/", "sessionid=forged"); err == nil || resp == nil || resp.StatusCode != 403 {
-		t.Fatalf("forged session: %v %v", err, resp)
+	if _, status, err := r.dial(t, "/ws/tasks/", "sessionid=forged"); err == nil || status != 403 {
+		t.Fatalf("forged session: %v %d", err, status)
 	}
 
 	// A real Django session is accepted and joins user_1.
@@ -310,24 +340,14 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// Operations endpoints.
-	resp, err := http.Get("http://" + r.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	_, body := get(t, "http://"+r.base+"/metrics", "")
 	for _, want := range []string{"laurel_sockets_open 1", "laurel_frames_delivered_total 2", `laurel_handshakes_total{reason="ok",result="accepted"} 1`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	resp, err = http.Get("http://" + r.base + "/some/page/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Errorf("unclaimed path without upstream: %d, want 404", resp.StatusCode)
+	if status, _ := get(t, "http://"+r.base+"/some/page/", ""); status != 404 {
+		t.Errorf("unclaimed path without upstream: %d, want 404", status)
 	}
 
 	// Graceful stop: 1001, memberships discarded, serve returns nil.
@@ -373,15 +393,8 @@ func TestServeUpstream(t *testing.T) {
 	defer up.Close()
 	r, key := startApp(t, fmt.Sprintf("upstream = %q\n", up.URL))
 
-	req, _ := http.NewRequest("GET", "http://"+r.base+"/api/x/?q=1", nil)
-	req.Host = "app.example"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if want := "GET /api/x/?q=1 host=app.example xff=127.0.0.1 proto=http"; string(body) != want {
+	_, body := get(t, "http://"+r.base+"/api/x/?q=1", "app.example")
+	if want := "GET /api/x/?q=1 host=app.example xff=127.0.0.1 proto=http"; body != want {
 		t.Fatalf("proxied: %q, want %q", body, want)
 	}
 	// An unclaimed WebSocket path is tunnelled to the upstream.
@@ -410,13 +423,8 @@ func TestServeUpstreamDownIs502(t *testing.T) {
 	dead := ln.Addr().String()
 	_ = ln.Close()
 	r, _ := startApp(t, fmt.Sprintf("upstream = %q\n", "http://"+dead))
-	resp, err := http.Get("http://" + r.base + "/anything")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("status %d, want 502", resp.StatusCode)
+	if status, _ := get(t, "http://"+r.base+"/anything", ""); status != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", status)
 	}
 }
 

@@ -20,7 +20,7 @@ func runCheckSession(ctx context.Context, args []string, io stdio) error {
 	cookie := fs.String("cookie", "", "the session cookie's value, or a whole Cookie header (name=value; ...)")
 	key := fs.String("session-key", "", "a session key, looked up directly in the session store")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if (*cookie == "") == (*key == "") || fs.NArg() > 0 {
 		return fmt.Errorf("%w: give exactly one of --cookie and --session-key", errUsage)

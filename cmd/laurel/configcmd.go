@@ -50,7 +50,7 @@ func runConfig(ctx context.Context, args []string, io stdio) error {
 	python := fs.String("python", "python3", "the project's Python interpreter (its virtualenv's bin/python)")
 	secrets := fs.Bool("include-secrets", false, "write SECRET_KEY and passwords into the file instead of environment references")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *module == "" || fs.NArg() > 0 {
 		return fmt.Errorf("%w: --from-django SETTINGS_MODULE is required", errUsage)
@@ -190,7 +190,7 @@ func hasScalars(m map[string]any) bool {
 
 func tomlKey(k string) string {
 	for _, r := range k {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if r != '_' && r != '-' && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
 			return tomlString(k)
 		}
 	}

@@ -160,13 +160,13 @@ func (s *Settings) decodeLaurel(t map[string]any) error {
 		if laurelSettings[k] == kDuration {
 			var d Duration
 			if err := d.UnmarshalTOML(v); err != nil {
-				return fmt.Errorf("%w: laurel.%s: %v", ErrSetting, k, err)
+				return fmt.Errorf("%w: laurel.%s: %w", ErrSetting, k, err)
 			}
 		}
 	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(t); err != nil {
-		return fmt.Errorf("%w: laurel: %v", ErrSetting, err)
+		return fmt.Errorf("%w: laurel: %w", ErrSetting, err)
 	}
 	md, err := toml.NewDecoder(&buf).Decode(&s.Laurel)
 	if err != nil {
@@ -174,7 +174,7 @@ func (s *Settings) decodeLaurel(t map[string]any) error {
 		if errors.As(err, &pe) {
 			return fmt.Errorf("%w: laurel: %v", ErrSetting, pe.Message)
 		}
-		return fmt.Errorf("%w: laurel: %v", ErrSetting, err)
+		return fmt.Errorf("%w: laurel: %w", ErrSetting, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))

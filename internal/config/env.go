@@ -106,14 +106,14 @@ func (s *Settings) applyEnv(env map[string]string, laurel map[string]any) error 
 				return fmt.Errorf("%w: %s: only DATABASES, CACHES and CHANNEL_LAYERS take nested overrides", ErrSetting, k)
 			}
 			if err := setNested(s.Django, top, strings.Split(rest, "__"), val); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrSetting, k, err)
+				return fmt.Errorf("%w: %s: %w", ErrSetting, k, err)
 			}
 			continue
 		}
 		if kd, ok := djangoauthSettings[k]; ok {
 			v, err := parseEnv(kd, val)
 			if err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrSetting, k, err)
+				return fmt.Errorf("%w: %s: %w", ErrSetting, k, err)
 			}
 			s.Django[k] = v
 			continue
@@ -121,7 +121,7 @@ func (s *Settings) applyEnv(env map[string]string, laurel map[string]any) error 
 		if kd, ok := djangoSettings[name]; ok {
 			v, err := parseEnv(kd, val)
 			if err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrSetting, k, err)
+				return fmt.Errorf("%w: %s: %w", ErrSetting, k, err)
 			}
 			s.Django[name] = v
 			continue
@@ -129,7 +129,7 @@ func (s *Settings) applyEnv(env map[string]string, laurel map[string]any) error 
 		if kd, ok := laurelSettings[strings.ToLower(name)]; ok {
 			v, err := parseEnv(kd, val)
 			if err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrSetting, k, err)
+				return fmt.Errorf("%w: %s: %w", ErrSetting, k, err)
 			}
 			laurel[strings.ToLower(name)] = v
 			continue
@@ -153,7 +153,7 @@ func setNested(root map[string]any, top string, path []string, val string) error
 			var v any = val
 			if strings.HasPrefix(val, "{") || strings.HasPrefix(val, "[") {
 				if err := json.Unmarshal([]byte(val), &v); err != nil {
-					return fmt.Errorf("value starts like JSON but is not: %v", err)
+					return fmt.Errorf("value starts like JSON but is not: %w", err)
 				}
 			}
 			cur[p] = v
@@ -195,7 +195,7 @@ func parseEnv(k kind, val string) (any, error) {
 		if strings.HasPrefix(t, "[") {
 			var l []string
 			if err := json.Unmarshal([]byte(t), &l); err != nil {
-				return nil, fmt.Errorf("want a JSON array of strings: %v", err)
+				return nil, fmt.Errorf("want a JSON array of strings: %w", err)
 			}
 			return toAnySlice(l), nil
 		}
@@ -219,13 +219,13 @@ func parseEnv(k kind, val string) (any, error) {
 	case kObject:
 		var m map[string]any
 		if err := json.Unmarshal([]byte(val), &m); err != nil {
-			return nil, fmt.Errorf("want a JSON object: %v", err)
+			return nil, fmt.Errorf("want a JSON object: %w", err)
 		}
 		return m, nil
 	case kRoutes:
 		var rs []map[string]any
 		if err := json.Unmarshal([]byte(val), &rs); err != nil {
-			return nil, fmt.Errorf("want a JSON array of route objects: %v", err)
+			return nil, fmt.Errorf("want a JSON array of route objects: %w", err)
 		}
 		return rs, nil
 	}

@@ -177,7 +177,7 @@ func (u *Upstream) Tunnel(w http.ResponseWriter, r *http.Request) {
 
 	// Bytes the server already buffered from the client go first.
 	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
+		b, _ := brw.Peek(n)
 		if _, err := up.Write(b); err != nil {
 			return
 		}
