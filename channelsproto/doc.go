@@ -46,5 +46,17 @@
 //     connection. With one host both behave identically.
 //   - A Dispatcher receives each inbox message once with its channel list,
 //     instead of one copy per channel; Receive keeps Python's per-channel
-//     buffers for code that pulls.
+//     buffers for code that pulls. With a Dispatcher, only channels with a
+//     Receive in progress are buffered, so idle sockets cost no memory.
+//
+// # Known limits
+//
+//   - Values are limited to the types Channels' spec allows (see Map):
+//     msgpack ext types, integers beyond 64 bits and bin map keys that are
+//     not UTF-8 are rejected where Python would return ExtType, int or bytes
+//     keys.
+//   - Channel-capacity regexes use Go's RE2 syntax; \d, \w and $ there are
+//     ASCII / end-of-text only, unlike Python's re.
+//   - UnmarshalJSON reads UTF-8 only and maps lone surrogate escapes to
+//     U+FFFD.
 package channelsproto

@@ -109,3 +109,23 @@ func ExampleNew() {
 	fmt.Println(len(layer.ClientPrefix()), layer.InboxKey() == "asgispecific."+layer.ClientPrefix()+"!")
 	// Output: 32 true
 }
+
+// Join a socket's channel to a group on connect and leave on disconnect, as
+// a Channels consumer's groups attribute does. Re-add before group_expiry
+// (24 h by default) for sockets that live longer.
+func ExampleLayer_GroupAdd() {
+	ctx := context.Background()
+	layer, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: redisURL()}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer layer.Close()
+	ch := layer.NewChannel()
+	if err := layer.GroupAdd(ctx, "chat_room-1", ch); err != nil { // ZADD asgi:group:chat_room-1 <now> <ch>; EXPIRE 86400
+		log.Fatal(err)
+	}
+	// ... serve the socket ...
+	if err := layer.GroupDiscard(ctx, "chat_room-1", ch); err != nil { // ZREM
+		log.Fatal(err)
+	}
+}

@@ -60,6 +60,10 @@ type localQueue struct {
 
 // startReaders starts one inbox reader per host, once.
 func (l *Layer) startReaders() {
+	// lifeMu orders this against Close, so no wg.Add runs after Close
+	// started waiting.
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
 	if l.closed.Load() {
 		return
 	}

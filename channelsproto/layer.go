@@ -102,6 +102,7 @@ type Layer struct {
 	ctx       context.Context // cancelled by Close; owns the readers
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	lifeMu    sync.Mutex // guards starting readers against Close
 	startOnce sync.Once
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -541,7 +542,9 @@ func (l *Layer) Ping(ctx context.Context) error {
 func (l *Layer) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
+		l.lifeMu.Lock()
 		l.closed.Store(true)
+		l.lifeMu.Unlock()
 		l.cancel()
 		// Closing the clients unblocks readers parked in BZPOPMIN.
 		var errs []error

@@ -700,3 +700,19 @@ func TestReconnectAfterRedisRestart(t *testing.T) {
 		t.Fatalf("reconnect not logged: %s", logs.String())
 	}
 }
+
+func TestCloseRacesNewChannel(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		l, err := New(testConfig(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = l.NewChannel() }()
+		go func() { defer wg.Done(); _ = l.Close() }()
+		wg.Wait()
+		_ = l.Close()
+	}
+}
