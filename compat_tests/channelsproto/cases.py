@@ -48,9 +48,9 @@ SAMPLES: dict[str, dict] = {
     "big_containers": {
         "type": "t.big",
         "list16": list(range(20)),
-        "list_long": ["x"] * 65536,
+        "list_long": [True, None] * 32768,
         "map16": {f"k{i:02d}": i for i in range(20)},
-        "map_long": {f"key{i}": i for i in range(65536)},
+        "map_long": {f"key{i}": None for i in range(65536)},
     },
     "unicode_keys": {"type": "t.ukeys", "clé": "valeur", "キー": [1], "": "empty key"},
     "tuple_as_list": {"type": "t.tuple", "t": (1, "two", (3.0,))},

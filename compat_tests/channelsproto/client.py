@@ -163,6 +163,7 @@ class LayerCtl:
         return self.result(self.start(op, **kw))
 
     def new(self, config: dict) -> "GoLayer":
+        """A channelsproto.Layer from a CHANNEL_LAYERS CONFIG (as ParseConfig reads it)."""
         res = self.call("new", config=config)
         gl = GoLayer(self, res["layer"], res["client_prefix"])
         self.opened.append(gl)

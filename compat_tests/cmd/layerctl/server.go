@@ -174,11 +174,11 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 		if err != nil {
 			return nil, err
 		}
-		e, err := encodeValue(v)
+		e, err := appendValue(nil, v)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"value": e}, nil
+		return map[string]any{"value": json.RawMessage(e)}, nil
 	}
 
 	l, err := s.layer(req.Layer)
@@ -205,11 +205,11 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 		if err != nil {
 			return nil, err
 		}
-		e, err := encodeValue(msg)
+		e, err := appendValue(nil, msg)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"message": e}, nil
+		return map[string]any{"message": json.RawMessage(e)}, nil
 	case "group_add":
 		return nil, l.GroupAdd(ctx, req.Group, req.Channel)
 	case "group_discard":

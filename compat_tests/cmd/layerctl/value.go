@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/laurel-server/laurel/channelsproto"
 )
@@ -152,47 +153,85 @@ func decodeMessage(raw json.RawMessage) (channelsproto.Map, error) {
 	return m, nil
 }
 
-// encodeValue is the inverse of decodeValue: it turns a value produced by
-// channelsproto into its tagged JSON form. A Go type outside the documented
-// set is an error, so the Python side never sees a silently coerced value.
-func encodeValue(v any) (any, error) {
+// appendValue is the inverse of decodeValue: it appends the tagged JSON
+// form of a value produced by channelsproto to dst. It writes the JSON
+// directly (no reflection), so large messages stay cheap under -race. A Go
+// type outside the documented set, or a string that is not valid UTF-8 (no
+// Python str can hold it), is an error, so the Python side never sees a
+// silently coerced value.
+func appendValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
-		return nil, nil
+		return append(dst, "null"...), nil
 	case bool:
-		return x, nil
+		return strconv.AppendBool(dst, x), nil
 	case string:
-		return x, nil
+		return appendString(dst, x)
 	case int64:
-		return map[string]string{"int": strconv.FormatInt(x, 10)}, nil
+		dst = append(dst, `{"int":"`...)
+		return append(strconv.AppendInt(dst, x, 10), `"}`...), nil
 	case uint64:
-		return map[string]string{"int": strconv.FormatUint(x, 10)}, nil
+		dst = append(dst, `{"int":"`...)
+		return append(strconv.AppendUint(dst, x, 10), `"}`...), nil
 	case float64:
-		return map[string]string{"float": formatFloat(x)}, nil
+		dst = append(dst, `{"float":"`...)
+		return append(append(dst, formatFloat(x)...), `"}`...), nil
 	case []byte:
-		return map[string]string{"bytes": hex.EncodeToString(x)}, nil
+		dst = append(dst, `{"bytes":"`...)
+		return append(hex.AppendEncode(dst, x), `"}`...), nil
 	case []any:
-		out := make([]any, 0, len(x))
-		for _, it := range x {
-			e, err := encodeValue(it)
-			if err != nil {
+		dst = append(dst, `{"list":[`...)
+		for i, it := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendValue(dst, it); err != nil {
 				return nil, err
 			}
-			out = append(out, e)
 		}
-		return map[string]any{"list": out}, nil
+		return append(dst, "]}"...), nil
 	case channelsproto.Map:
-		out := make([][2]any, 0, len(x))
-		for _, f := range x {
-			e, err := encodeValue(f.Value)
-			if err != nil {
+		dst = append(dst, `{"map":[`...)
+		for i, f := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '[')
+			var err error
+			if dst, err = appendString(dst, f.Key); err != nil {
 				return nil, err
 			}
-			out = append(out, [2]any{f.Key, e})
+			dst = append(dst, ',')
+			if dst, err = appendValue(dst, f.Value); err != nil {
+				return nil, err
+			}
+			dst = append(dst, ']')
 		}
-		return map[string]any{"map": out}, nil
+		return append(dst, "]}"...), nil
 	}
 	return nil, fmt.Errorf("%w: channelsproto produced unexpected Go type %T", errTagged, v)
+}
+
+// appendString appends s as a JSON string, escaping only what JSON requires.
+func appendString(dst []byte, s string) ([]byte, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("%w: channelsproto produced a string that is not valid UTF-8: %q", errTagged, s)
+	}
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"'), nil
 }
 
 // formatFloat writes f so that Python's float() reads back the same bits.

@@ -20,6 +20,7 @@ func TestTaggedRoundTrip(t *testing.T) {
 		{"null", `null`, nil},
 		{"true", `true`, true},
 		{"string", `"h\u00e9llo \ud83d\ude00"`, "héllo 😀"},
+		{"escapes", `"q\"b\\c\u0000\u001f\n\u2028<>&"`, "q\"b\\c\x00\x1f\n\u2028<>&"},
 		{"int", `{"int": "-9223372036854775808"}`, int64(math.MinInt64)},
 		{"uint", `{"int": "18446744073709551615"}`, uint64(math.MaxUint64)},
 		{"float", `{"float": "1"}`, 1.0},
@@ -39,13 +40,12 @@ func TestTaggedRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("decode = %#v, want %#v", got, tt.want)
 			}
-			enc, err := encodeValue(got)
+			b, err := appendValue(nil, got)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			b, err := json.Marshal(enc)
-			if err != nil {
-				t.Fatal(err)
+			if !json.Valid(b) {
+				t.Fatalf("encode produced invalid JSON %s", b)
 			}
 			again, err := decodeValue(b)
 			if err != nil {
@@ -77,9 +77,34 @@ func TestTaggedRejects(t *testing.T) {
 	}
 }
 
-func TestEncodeRejectsUnknownType(t *testing.T) {
+func TestEncodeRejects(t *testing.T) {
 	t.Parallel()
-	if _, err := encodeValue(map[string]any{}); !errors.Is(err, errTagged) {
-		t.Fatalf("encode(map[string]any) error = %v, want errTagged", err)
+	for name, v := range map[string]any{
+		"unknown type": map[string]any{},
+		"int32":        int32(1),
+		"bad utf8":     "\xff",
+		"bad utf8 key": channelsproto.Map{{Key: "\xfe", Value: nil}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := appendValue(nil, v); !errors.Is(err, errTagged) {
+				t.Fatalf("appendValue(%#v) error = %v, want errTagged", v, err)
+			}
+		})
+	}
+}
+
+func TestTaggedNaN(t *testing.T) {
+	t.Parallel()
+	v, err := decodeValue(json.RawMessage(`{"float": "nan"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := v.(float64); !ok || !math.IsNaN(f) {
+		t.Fatalf("decode nan = %#v", v)
+	}
+	b, err := appendValue(nil, v)
+	if err != nil || string(b) != `{"float":"nan"}` {
+		t.Fatalf("encode nan = %s, %v", b, err)
 	}
 }
