@@ -129,7 +129,7 @@ def start_dev(binary: str, redis_port: int | None = None) -> DevServer:
     return dev
 
 
-@pytest.fixture(params=["embedded-redis", "external-redis"])
+@pytest.fixture(scope="module", params=["embedded-redis", "external-redis"])
 def dev_server(request, go_build):
     """`laurel dev` on free ports, with its embedded Redis or with the suite's redis-server."""
     binary = go_build("./cmd/laurel")
