@@ -166,3 +166,26 @@ def test_message_expiry_both_sides(cap, arun, rdb, prefix):
     assert rdb.ttl(nkey) == 1 and rdb.ttl(pkey) == 1
     assert_same(go.receive("exp.norm"), {"type": "fresh"})
     assert_same(arun(py_receive(py, pch)), {"type": "fresh"})
+
+
+def test_channel_capacity_regex(layerctl, loop, arun, config):
+    """A compiled re.Pattern key in Python (matched with .match, anchored only at
+    the start) is written "re:<pattern>" in laurel's JSON CONFIG."""
+    import re
+
+    from channels_redis.core import RedisChannelLayer
+
+    py = RedisChannelLayer(**config, capacity=50, channel_capacity={re.compile(r"burst\d"): 1})
+    go = layerctl.new({**config, "capacity": 50, "channel_capacity": {r"re:burst\d": 1}})
+    try:
+        # "burst1-extra" matches at the start: capacity 1 for both.
+        go.send("burst1-extra", {"type": "x"})
+        go_full(lambda: go.send("burst1-extra", {"type": "x"}))
+        with pytest.raises(ChannelFull):
+            arun(py.send("burst1-extra", {"type": "x"}))
+        # "xburst1" does not match at the start: default capacity.
+        for _ in range(2):
+            go.send("xburst1", {"type": "x"})
+            arun(py.send("xburst1", {"type": "x"}))
+    finally:
+        arun(py.close_pools())

@@ -109,3 +109,36 @@ TEXTS = [
 def test_unmarshal_json_equals_json_loads(layerctl, text):
     got = untag(layerctl.call("unmarshal_json", text=text)["value"])
     assert_same(got, json.loads(text))
+
+
+def test_json_encrypted_both_directions(layerctl, py_layer, config, arun):
+    cfg = {**config, "serializer_format": "json", "symmetric_encryption_keys": ["json-key", "old"]}
+    py, go = py_layer(cfg), layerctl.new(cfg)
+    gch, pch = go.new_channel(), arun(py.new_channel())
+    msg = JSON_SAMPLES["nested"]
+    arun(py.send(gch, msg))
+    assert_same(go.receive(gch), msg)
+    go.send(pch, msg)
+    assert_same(arun(py_receive(py, pch)), msg)
+
+
+@pytest.mark.parametrize("length", [0, 1, 4, 32])
+def test_random_prefix_length(layerctl, py_layer, redis_server, rdb, arun, length):
+    """random_prefix_length (4.2.1+) is honoured by both sides: same body after
+    `length` bytes, and messages cross in both directions."""
+    pp, gp = "lt" + uuid.uuid4().hex[:12], "lt" + uuid.uuid4().hex[:12]
+    base = {"hosts": [redis_server.url], "random_prefix_length": length}
+    py, go = py_layer({**base, "prefix": pp}), layerctl.new({**base, "prefix": gp})
+    msg = {"type": "rp", "n": length}
+    arun(py.send("rp.plain", msg))
+    go.send("rp.plain", msg)
+    (pm,) = rdb.zrange(pp + "rp.plain", 0, -1)
+    (gm,) = rdb.zrange(gp + "rp.plain", 0, -1)
+    assert len(gm) == len(pm) and gm[length:] == pm[length:]
+    gch, pch = go.new_channel(), arun(py.new_channel())
+    py_as_go = py_layer({**base, "prefix": gp})
+    arun(py_as_go.send(gch, msg))
+    assert_same(go.receive(gch), msg)
+    go_as_py = layerctl.new({**base, "prefix": pp})
+    go_as_py.send(pch, msg)
+    assert_same(arun(py_receive(py, pch)), msg)
