@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -323,15 +324,43 @@ func unsignObject(ts *TimestampSigner, s string, maxAge time.Duration) ([]byte, 
 		return nil, err
 	}
 	if decompress {
-		r, err := zlib.NewReader(bytes.NewReader(data))
+		out, err := inflate(data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: bad zlib stream", ErrBadPayload)
-		}
-		out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
-		if err != nil || len(out) > maxDecompressed {
 			return nil, fmt.Errorf("%w: bad zlib stream", ErrBadPayload)
 		}
 		data = out
 	}
 	return data, nil
+}
+
+// zlibReaders recycles zlib decompressors (each holds ~40 KB of tables).
+var zlibReaders sync.Pool
+
+// inflate is zlib.decompress: a complete RFC 1950 stream, checksum
+// verified, at most maxDecompressed bytes.
+func inflate(data []byte) ([]byte, error) {
+	br := bytes.NewReader(data)
+	var r io.ReadCloser
+	if pr, ok := zlibReaders.Get().(io.ReadCloser); ok {
+		if err := pr.(zlib.Resetter).Reset(br, nil); err != nil {
+			zlibReaders.Put(pr)
+			return nil, err
+		}
+		r = pr
+	} else {
+		nr, err := zlib.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		r = nr
+	}
+	defer zlibReaders.Put(r)
+	out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > maxDecompressed {
+		return nil, ErrBadPayload
+	}
+	return out, nil
 }

@@ -3,7 +3,6 @@ package djangoauth
 import (
 	"bytes"
 	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -169,10 +168,8 @@ func (c *cacheClient) decode(b []byte) (any, error) {
 	}
 	switch c.compressor {
 	case "zlib":
-		if r, err := zlib.NewReader(bytes.NewReader(b)); err == nil {
-			if out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1)); err == nil && len(out) <= maxDecompressed {
-				b = out
-			}
+		if out, err := inflate(b); err == nil {
+			b = out
 		}
 	case "gzip":
 		if out, err := gunzip(b); err == nil {
