@@ -513,7 +513,8 @@ func (h Host) validate() error {
 	return nil
 }
 
-// newClient builds the go-redis client for h. Connections are named
+// newClient builds the go-redis client for h, with ContextTimeoutEnabled so
+// ctx deadlines bound socket reads and writes. Connections are named
 // clientName (CLIENT SETNAME) so operators can tell laurel's connections
 // apart in CLIENT LIST.
 func (h Host) newClient(clientName string) (redis.UniversalClient, error) {
@@ -530,7 +531,7 @@ func (h Host) newClient(clientName string) (redis.UniversalClient, error) {
 			SentinelUsername: h.SentinelUsername, SentinelPassword: h.SentinelPassword,
 			Username: h.Username, Password: h.Password, DB: h.DB,
 			TLSConfig: tlsCfg, DialTimeout: h.DialTimeout, ReadTimeout: h.ReadTimeout, PoolSize: h.PoolSize,
-			ClientName: clientName,
+			ClientName: clientName, ContextTimeoutEnabled: true,
 		}
 		return redis.NewFailoverClient(fo), nil
 	}
@@ -546,6 +547,8 @@ func (h Host) newClient(clientName string) (redis.UniversalClient, error) {
 	} else {
 		o = &redis.Options{Addr: h.Addr, TLSConfig: tlsCfg}
 	}
+	// Honour ctx deadlines on the socket, not only before a command.
+	o.ContextTimeoutEnabled = true
 	if o.ClientName == "" {
 		o.ClientName = clientName
 	}

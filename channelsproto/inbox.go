@@ -17,8 +17,8 @@ import (
 const brpopTimeout = 5 * time.Second
 
 // normalReceiveTimeout bounds each BZPOPMIN of Receive on a normal channel so
-// that a cancelled ctx is noticed (go-redis does not abort a blocking read on
-// cancellation).
+// that a cancelled ctx is noticed within it (1 s is the smallest timeout
+// go-redis sends).
 const normalReceiveTimeout = time.Second
 
 // drainBatch is how many further messages a reader pops at once after
@@ -304,11 +304,10 @@ func (l *Layer) receiveNormal(ctx context.Context, channel string) (Map, error) 
 		if err := c.Eval(ctx, cleanupLua, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, l.wrapErr("receive", err)
 		}
-		timeout := normalReceiveTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = max(min(timeout, time.Until(dl)), 10*time.Millisecond)
-		}
-		res, err := c.BZPopMin(ctx, timeout, key).Result()
+		// BZPOPMIN pops destructively: it must not be cut off by a ctx
+		// deadline after Redis popped, so it runs without ctx for at most
+		// normalReceiveTimeout and ctx is checked between rounds.
+		res, err := c.BZPopMin(context.WithoutCancel(ctx), normalReceiveTimeout, key).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
