@@ -177,6 +177,13 @@ CASES: list[Case] = [
     Case("non_ascii_username", "base", OK, True),
     Case("cookie_among_others", "base", OK, True),
     Case("quoted_cookie_value", "base", OK, True),
+    # Blanks around names and values, a chunk without "=", an empty chunk: parse_cookie strips and
+    # skips them.
+    Case("spaced_cookie", "base", OK, True),
+    # A latin-1 character in another cookie (the ASGI header bytes are latin-1 decoded).
+    Case("non_ascii_other_cookie", "base", OK, True),
+    # Cookie names are case-sensitive.
+    Case("cookie_name_wrong_case", "base", {"*": _r("no_cookie")}, False),
     # Django's parse_cookie keeps the LAST duplicate.
     Case("duplicate_cookie_last_valid", "base", OK, True),
     Case("duplicate_cookie_last_garbage", "base",

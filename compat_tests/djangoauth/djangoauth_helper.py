@@ -259,6 +259,18 @@ def build_case(case, profile) -> dict:
         _make_user(user)
         value = _login(user)[1]
         out["cookie"] = f'{name}="{value}"'
+    elif n == "spaced_cookie":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f"flag;  ; {name} =  {value} ; lang = en"
+    elif n == "non_ascii_other_cookie":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f"theme=dunkelgrün; {name}={value}"
+    elif n == "cookie_name_wrong_case":
+        _make_user(user)
+        value = _login(user)[1]
+        out["cookie"] = f"{name.upper()}={value}"
     elif n == "duplicate_cookie_last_valid":
         _make_user(user)
         value = _login(user)[1]
