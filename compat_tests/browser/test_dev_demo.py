@@ -60,6 +60,11 @@ def test_demo_progress_reaches_100(dev_server, page, request, tmp_path):
     assert page.errors == []
 
     if embedded:
+        # Let the bar's CSS transition finish before the picture.
+        page.wait_for_function("""() => {
+            const fill = document.getElementById('fill');
+            return fill.getBoundingClientRect().width >= fill.parentElement.getBoundingClientRect().width - 0.5;
+        }""", timeout=5000)
         shot = tmp_path / "demo.png"
         page.screenshot(path=str(shot), full_page=False)
         assert shot.stat().st_size > 1000
