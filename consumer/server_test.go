@@ -513,3 +513,24 @@ func TestShutdownDrains1001(t *testing.T) {
 		t.Fatalf("handshake after shutdown: %q, want 503", got)
 	}
 }
+
+func TestGroupRefreshRestoresExpiredMembership(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.GroupRefreshInterval = 20 * time.Millisecond })
+	c := e.mustDial("/ws/tasks/", aliceCookie)
+	if err := c.WriteJSON(map[string]any{"action": "subscribe", "task_id": "r"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "subscribed", func() bool { return len(e.layer.members("task_r")) == 1 })
+	// channels_redis' group_expiry removes both memberships...
+	ch := e.layer.members("user_7")[0]
+	for _, g := range []string{"user_7", "task_r"} {
+		if err := e.layer.GroupDiscard(context.Background(), g, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ...and the socket's refresh adds them back.
+	eventually(t, "memberships refreshed", func() bool {
+		return len(e.layer.members("user_7")) == 1 && len(e.layer.members("task_r")) == 1
+	})
+}

@@ -3,6 +3,7 @@ package forwarded
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +46,21 @@ func TestHandlerAndSet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzClientFromHeaders checks that any X-Forwarded-For/-Port pair yields a
+// host:port address without panicking.
+func FuzzClientFromHeaders(f *testing.F) {
+	f.Add("1.2.3.4, 5.6.7.8", "443")
+	f.Add("::1", "x")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, xff, port string) {
+		h := http.Header{}
+		h.Set("X-Forwarded-For", xff)
+		h.Set("X-Forwarded-Port", port)
+		addr, ok := clientFromHeaders(h)
+		if ok && !strings.Contains(addr, ":") {
+			t.Fatalf("address %q has no port", addr)
+		}
+	})
 }
