@@ -13,9 +13,6 @@ const (
 	// CloseMessageTooBig (1009) closes a socket that sent a message larger
 	// than Config.MaxMessageSize.
 	CloseMessageTooBig = 1009
-	// CloseInternalError (1011) closes a socket after an unexpected server
-	// failure.
-	CloseInternalError = 1011
 	// CloseSessionEnded (4003) closes a socket whose Django session stopped
 	// being valid (logout, expiry, password change) when revalidation is on.
 	CloseSessionEnded = 4003

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,10 +12,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/laurel-server/laurel/channelsproto"
 )
-
-// ErrClosed is returned by Shutdown's callers' later operations and reported
-// when a handshake arrives while the Server is shutting down.
-var ErrClosed = errors.New("consumer: server closed")
 
 // Server serves the configured WebSocket routes. It is an http.Handler for the
 // paths Match claims, and the receiver of channel-layer deliveries (Deliver).
