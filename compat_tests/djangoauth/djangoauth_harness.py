@@ -155,6 +155,7 @@ class ProfileRun:
     laurel_by_key: dict[str, dict] = field(default_factory=dict)
     laurel_error: str | None = None
     django: dict[str, dict] = field(default_factory=dict)
+    channels: dict[str, dict] = field(default_factory=dict)
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
     workdir: str = ""
@@ -218,8 +219,8 @@ def run_profile(profile: Profile, workdir: str, postgres_server, redis_server,
 
         # Only now may Django judge: its get_user may flush (hash mismatch) or cycle_key
         # (fallback hash) the sessions it is shown.
-        run.django = helper.ask({"cmd": "judge", "cases": list(run.cases.values())},
-                                timeout=120)["verdicts"]
+        judged = helper.ask({"cmd": "judge", "cases": list(run.cases.values())}, timeout=120)
+        run.django, run.channels = judged["verdicts"], judged["channels"]
         return run
     finally:
         helper.close()

@@ -401,7 +401,10 @@ def judge_one(cookie: str) -> dict:
     headers = {"HTTP_COOKIE": cookie} if cookie else {}
     request = RequestFactory().get("/ws/", **headers)
     SessionMiddleware(lambda r: None).process_request(request)
-    user = get_user(request)
+    return _user_verdict(get_user(request))
+
+
+def _user_verdict(user) -> dict:
     if not user.is_authenticated:
         return {"authenticated": False}
     return {
@@ -413,14 +416,33 @@ def judge_one(cookie: str) -> dict:
     }
 
 
+def channels_judge_one(cookie: str) -> dict:
+    """channels.auth.get_user (what AuthMiddlewareStack runs) on the session Channels'
+    CookieMiddleware + SessionMiddleware would open for this Cookie header."""
+    import asyncio
+    from importlib import import_module
+
+    from channels.auth import get_user
+    from django.conf import settings
+    from django.http import parse_cookie
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore(
+        parse_cookie(cookie).get(settings.SESSION_COOKIE_NAME))
+    return _user_verdict(asyncio.run(get_user({"session": store})))
+
+
 def judge(msg: dict) -> dict:
+    """Django's verdict for every case; for signed_cookies (stateless, so judging twice changes
+    nothing) also channels.auth.get_user's, to pin the documented difference."""
     from django.test import override_settings
 
-    verdicts = {}
+    verdicts, channels = {}, {}
     for case in msg["cases"]:
         with override_settings(**overrides(case["variant"], "judge")):
             verdicts[case["name"]] = judge_one(case["cookie"])
-    return {"verdicts": verdicts}
+            if state["profile"].engine == "signed_cookies":
+                channels[case["name"]] = channels_judge_one(case["cookie"])
+    return {"verdicts": verdicts, "channels": channels}
 
 
 # --- snapshot of every store ---------------------------------------------------------------

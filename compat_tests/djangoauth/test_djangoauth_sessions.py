@@ -80,3 +80,16 @@ def test_laurel_never_writes(djangoauth_run, profile_name):
     if profile.engine == "file":
         assert before["files"], "snapshot saw no session files"
         assert after["files"] == before["files"], "laurel changed session files"
+
+
+def test_channels_auth_differs_from_django_only_on_key_fallbacks(djangoauth_run):
+    """Pins the deliberate difference documented in docs/djangoauth-compat.md: laurel follows
+    django.contrib.auth.get_user, and channels.auth.get_user (AuthMiddlewareStack) agrees with it
+    on every case except a session whose hash only matches a SECRET_KEY_FALLBACKS entry, which
+    Channels logs out. Judged on signed_cookies, where judging twice cannot change the store."""
+    run = djangoauth_run("signed_cookies")
+    assert run.channels.keys() == run.django.keys()
+    differ = sorted(n for n in run.django if run.channels[n] != run.django[n])
+    assert differ == ["rotated_with_fallback"], {n: (run.django[n], run.channels[n]) for n in differ}
+    assert run.django["rotated_with_fallback"]["authenticated"] is True
+    assert run.channels["rotated_with_fallback"]["authenticated"] is False
