@@ -22,29 +22,44 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$w
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 export REDIS_URL="redis://127.0.0.1:$port/0"
 
-echo "== gofmt / go vet"
-unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
-if [ -n "$unformatted" ]; then echo "not gofmt-formatted:"; echo "$unformatted"; exit 1; fi
-go vet ./...
+failed=()
+# stage NAME CMD...: runs one stage; a failure is recorded and the next stage still runs,
+# so one CI log shows every problem.
+stage() {
+  local name=$1; shift
+  echo "== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    echo "== $name: ok ($((SECONDS - t0))s)"
+  else
+    echo "== $name: FAILED ($((SECONDS - t0))s)"
+    failed+=("$name")
+  fi
+}
 
-echo "== golangci-lint"
-scripts/lint.sh
+gofmt_check() {
+  local unformatted
+  unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+  [ -z "$unformatted" ] || { echo "not gofmt-formatted:"; echo "$unformatted"; return 1; }
+}
 
-echo "== go test -race"
-go test -race -count=1 ./...
-
-echo "== go fuzz (short)"
-scripts/fuzz.sh 10s
-
-echo "== compat_tests (main environment)"
-.venv/bin/python -m pytest -c compat_tests/pytest.ini compat_tests
+stage "gofmt" gofmt_check
+stage "go vet" go vet ./...
+stage "golangci-lint" scripts/lint.sh
+stage "go test -race" go test -race -count=1 ./...
+stage "go fuzz (short)" scripts/fuzz.sh 10s
+stage "compat_tests (main environment)" .venv/bin/python -m pytest -c compat_tests/pytest.ini compat_tests
 
 for req in compat_tests/envs/*.txt; do
   [ -e "$req" ] || continue
   name=$(basename "$req" .txt)
-  args=$(sed -n 's/^# pytest-args: //p' "$req")
-  echo "== compat_tests ($name): $args"
-  # shellcheck disable=SC2086
-  ".venvs/$name/bin/python" -m pytest -c compat_tests/pytest.ini $args
+  # shellcheck disable=SC2046
+  stage "compat_tests ($name)" ".venvs/$name/bin/python" -m pytest -c compat_tests/pytest.ini \
+    $(sed -n 's/^# pytest-args: //p' "$req")
 done
-echo "== all tests passed"
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "== FAILED stages: ${failed[*]}"
+  exit 1
+fi
+echo "== all stages passed"
