@@ -10,6 +10,15 @@ every int width on both signs).
 
 from __future__ import annotations
 
+import collections
+import enum
+
+
+class Level(enum.IntEnum):
+    """An int subclass: msgpack packs it as the plain int."""
+
+    HIGH = 300
+
 INT_EDGES = [
     0, 1, 127, 128, 255, 256, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
     2**63 - 1, 2**63, 2**64 - 1,
@@ -54,6 +63,8 @@ SAMPLES: dict[str, dict] = {
     },
     "unicode_keys": {"type": "t.ukeys", "clé": "valeur", "キー": [1], "": "empty key"},
     "tuple_as_list": {"type": "t.tuple", "t": (1, "two", (3.0,))},
+    "subclasses": {"type": "t.sub", "ba": bytearray(b"\x00\x01"), "level": Level.HIGH,
+                   "od": collections.OrderedDict([("z", 1), ("a", 2)])},
 }
 
 #: Samples whose bytes depend on nothing but the message (no NaN: its payload

@@ -32,9 +32,9 @@ def tag(v):
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
-        return {"int": str(v)}
+        return {"int": str(int(v))}
     if isinstance(v, float):
-        return {"float": repr(v)}
+        return {"float": repr(float(v))}
     if isinstance(v, (bytes, bytearray)):
         return {"bytes": bytes(v).hex()}
     if isinstance(v, (list, tuple)):
@@ -77,9 +77,9 @@ def strict(v):
     if isinstance(v, bool):
         return ("bool", v)
     if isinstance(v, int):
-        return ("int", v)
+        return ("int", int(v))
     if isinstance(v, float):
-        return ("float", repr(v))
+        return ("float", repr(float(v)))
     if isinstance(v, str):
         return ("str", v)
     if isinstance(v, (bytes, bytearray)):
