@@ -44,7 +44,9 @@ func WithDispatcher(d Dispatcher) Option {
 // targets (a list from group_send, one name from send). The Map is shared and
 // must not be modified. Dispatch must not block for long: it runs on the
 // reader goroutine of the Redis host the message came from, and may be called
-// concurrently from the readers of different hosts.
+// concurrently from the readers of different hosts. It may call Send,
+// GroupSend and the other operations, but must not call Close (Close waits
+// for the readers).
 type Dispatcher interface {
 	Dispatch(d Delivery)
 }
