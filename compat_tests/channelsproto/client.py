@@ -10,19 +10,23 @@ so that bytes/str, int/float and dict key order survive exactly, and
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import itertools
 import json
 import subprocess
 import tempfile
 import threading
 from concurrent.futures import Future
-import importlib.metadata
 
 CR_VERSION = tuple(int(x) for x in importlib.metadata.version("channels-redis").split(".")[:3])
 # serializer_format and random_prefix_length arrived in channels_redis 4.2.1;
 # address-dict kwargs (ssl_cert_reqs...) are passed to redis-py from 4.1.0 on.
 HAS_SERIALIZER_FORMAT = CR_VERSION >= (4, 2, 1)
 HAS_ADDRESS_KWARGS = CR_VERSION >= (4, 1, 0)
+
+#: How long a receive that must succeed may wait, generous for a loaded CI
+#: machine; receives that must NOT deliver pass their own short timeout.
+RECEIVE_TIMEOUT = 15.0
 
 # --- tagged values ---------------------------------------------------------
 
@@ -111,8 +115,8 @@ class LayerCtl:
     """One layerctl process; requests may be in flight concurrently."""
 
     def __init__(self, binary: str):
-        self.stderr_path = tempfile.mktemp(prefix="layerctl-", suffix=".log")
-        self._stderr = open(self.stderr_path, "wb")
+        self._stderr = tempfile.NamedTemporaryFile(prefix="layerctl-", suffix=".log", delete=False)
+        self.stderr_path = self._stderr.name
         self.proc = subprocess.Popen(
             [binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
         )
@@ -192,11 +196,8 @@ class GoLayer:
     def send(self, channel: str, message: dict) -> None:
         self._call("send", channel=channel, message=tag(message))
 
-    def receive(self, channel: str, timeout: float = 5) -> dict:
+    def receive(self, channel: str, timeout: float = RECEIVE_TIMEOUT) -> dict:
         return untag(self._call("receive", channel=channel, timeout=timeout)["message"])
-
-    def receive_async(self, channel: str, timeout: float = 5) -> Future:
-        return self.ctl.start("receive", layer=self.name, channel=channel, timeout=timeout)
 
     def group_add(self, group: str, channel: str) -> None:
         self._call("group_add", group=group, channel=channel)
@@ -217,6 +218,6 @@ class GoLayer:
         self._call("close")
 
 
-async def py_receive(layer, channel: str, timeout: float = 5):
+async def py_receive(layer, channel: str, timeout: float = RECEIVE_TIMEOUT):
     """layer.receive(channel) with a timeout (asyncio.TimeoutError when nothing came)."""
     return await asyncio.wait_for(layer.receive(channel), timeout)
