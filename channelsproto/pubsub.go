@@ -506,46 +506,56 @@ func (l *PubSubLayer) handle(name string, payload []byte, received time.Time) {
 	}
 	l.mu.Lock()
 	var targets []string
-	if _, ok := l.channels[name]; ok {
+	if q, ok := l.channels[name]; ok {
 		targets = []string{name}
+		l.push(q, msg)
 	} else if members, ok := l.groups[name]; ok {
-		targets = members
+		// One map lookup per member; a member forgotten by a cancelled
+		// Receive is skipped, copying the list only then.
+		var kept []string
 		for i, m := range members {
-			if _, ok := l.channels[m]; !ok {
-				// A member forgotten by a cancelled Receive: skip it.
-				targets = make([]string, 0, len(members))
-				targets = append(targets, members[:i]...)
-				for _, m := range members[i+1:] {
-					if _, ok := l.channels[m]; ok {
-						targets = append(targets, m)
-					}
+			q, ok := l.channels[m]
+			if !ok {
+				if kept == nil {
+					kept = append(make([]string, 0, len(members)), members[:i]...)
 				}
-				break
+				continue
 			}
+			if kept != nil {
+				kept = append(kept, m)
+			}
+			l.push(q, msg)
+		}
+		targets = members
+		if kept != nil {
+			targets = kept
 		}
 	}
 	if len(targets) == 0 {
 		l.mu.Unlock()
 		return
 	}
-	for _, ch := range targets {
-		q := l.channels[ch]
-		if l.disp != nil && q.waiters == 0 && len(q.items) == 0 {
-			continue
-		}
-		if len(q.items) >= l.capacity {
-			q.items[0] = nil
-			q.items = q.items[1:]
-		}
-		q.items = append(q.items, msg)
-		close(q.signal)
-		q.signal = make(chan struct{})
-	}
 	l.mu.Unlock()
 	l.delivered.Add(1)
 	if l.disp != nil {
 		l.disp.Dispatch(Delivery{Channels: targets, Message: msg, Received: received})
 	}
+}
+
+// push appends msg to q, dropping the oldest message of a full buffer, and
+// wakes q's Receive calls. With a Dispatcher, a buffer nobody reads is left
+// empty. l.mu must be held.
+func (l *PubSubLayer) push(q *localQueue, msg Map) {
+	if l.disp != nil && q.waiters == 0 && len(q.items) == 0 {
+		return
+	}
+	if len(q.items) >= l.capacity {
+		q.items[0] = nil
+		q.items = q.items[1:]
+	}
+	q.items = append(q.items, msg)
+	close(q.signal)
+	q.signal = make(chan struct{})
 }
 
 // Flush makes the layer like new, as pubsub flush() does: it forgets every

@@ -388,3 +388,42 @@ func FuzzPubSubHandle(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPubSubHandleGroup is the receive hot path: decode one group
+// message and hand it to the Dispatcher for 500 local members (one Delivery).
+func BenchmarkPubSubHandleGroup(b *testing.B) {
+	var n int
+	l := offlinePubSub(b, 1, Config{}, WithDispatcher(DispatcherFunc(func(d Delivery) { n += len(d.Channels) })))
+	members := make([]string, 500)
+	for i := range members {
+		members[i] = fmt.Sprintf("asgispecific.%032x", i)
+		l.channels[members[i]] = &localQueue{signal: make(chan struct{})}
+	}
+	l.groups["asgi__group__g"] = members
+	payload, err := l.Serializer().Serialize(Map{{Key: "type", Value: "task.update"}, {Key: "task_id", Value: "t1"},
+		{Key: "status", Value: "processing"}, {Key: "progress", Value: int64(50)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		l.handle("asgi__group__g", payload, now)
+	}
+	if n == 0 {
+		b.Fatal("nothing dispatched")
+	}
+}
+
+// BenchmarkPubSubSerialize is the send hot path: the PUBLISH payload.
+func BenchmarkPubSubSerialize(b *testing.B) {
+	l := offlinePubSub(b, 1, Config{})
+	msg := Map{{Key: "type", Value: "task.update"}, {Key: "task_id", Value: "t1"}, {Key: "progress", Value: int64(50)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Serializer().Serialize(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
