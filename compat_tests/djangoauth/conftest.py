@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -15,7 +17,23 @@ from djangoauth_harness import ProfileRun, run_profile  # noqa: E402
 
 AUTHCHECK_PKG = "./compat_tests/cmd/authcheck"
 
-_runs: dict[str, ProfileRun] = {}
+_runs: dict[str, ProfileRun | Exception] = {}
+_runs_lock = threading.Lock()
+# Profiles the selected tests need, in collection order (filled by pytest_collection_finish).
+_wanted: list[str] = []
+# Profiles run at once. Each run is mostly a Django subprocess plus authcheck subprocesses; two
+# at a time keep both cores busy.
+PARALLEL_PROFILES = max(1, min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        if os.path.dirname(str(item.path)) != HERE:
+            continue
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("profile_name") if callspec else None
+        if name and name not in _wanted:
+            _wanted.append(name)
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +60,31 @@ def authcheck_binary(go_build):
 def djangoauth_run(tmp_path_factory, postgres_server, redis_server, authcheck_binary):
     """djangoauth_run(profile_name) -> ProfileRun, computed once per profile and session."""
 
-    def get(name: str) -> ProfileRun:
-        if name not in _runs:
+    def one(name: str) -> ProfileRun | Exception:
+        try:
             workdir = str(tmp_path_factory.mktemp(f"djangoauth-{name}"))
-            _runs[name] = run_profile(PROFILES_BY_NAME[name], workdir, postgres_server,
-                                      redis_server, authcheck_binary)
-        return _runs[name]
+            return run_profile(PROFILES_BY_NAME[name], workdir, postgres_server, redis_server,
+                               authcheck_binary)
+        except Exception as e:  # noqa: BLE001 - re-raised in every test of the profile
+            return e
+
+    def get(name: str) -> ProfileRun:
+        with _runs_lock:
+            if name not in _runs:
+                # Run every profile the selected tests need, PARALLEL_PROFILES at a time. The
+                # binary is built first so the parallel runs do not race to build it.
+                try:
+                    authcheck_binary()
+                except Exception:  # noqa: BLE001 - each run records the error itself
+                    pass
+                todo = [n for n in dict.fromkeys([name, *_wanted]) if n not in _runs]
+                with ThreadPoolExecutor(PARALLEL_PROFILES) as pool:
+                    for n, run in zip(todo, pool.map(one, todo)):
+                        _runs[n] = run
+            run = _runs[name]
+        if isinstance(run, Exception):
+            raise RuntimeError(f"profile {name} did not run") from run
+        return run
 
     return get
 
@@ -57,5 +94,8 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.section("djangoauth compat: what ran")
     for name, run in _runs.items():
+        if isinstance(run, Exception):
+            terminalreporter.write_line(f"{name}: did not run: {run}")
+            continue
         v = ", ".join(f"{k} {val}" for k, val in run.versions.items())
         terminalreporter.write_line(f"{name}: {v}")
