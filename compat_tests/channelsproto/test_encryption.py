@@ -137,3 +137,32 @@ def test_unencrypted_python_to_encrypted_go_not_delivered(enc, arun, py_layer, c
     with pytest.raises(GoError) as e:
         go.receive(gch, timeout=1.5)
     assert e.value.kind in ("invalid_token", "timeout"), e.value
+
+
+@pytest.mark.parametrize(
+    "age, ok",
+    [(0, True), (30, True), (60, True), (100, False), (-30, True), (-100, False)],
+    ids=["now", "30s-old", "60s-old", "100s-old", "30s-ahead", "100s-ahead"],
+)
+def test_token_age_window(enc, arun, rdb, prefix, age, ok):
+    """Tokens are accepted up to expiry+10 s old (70 s by default) and up to
+    60 s in the future (cryptography's clock-skew limit), by both receivers.
+    The tokens are made by cryptography's Fernet.encrypt_at_time and put
+    straight into each side's inbox key."""
+    import os
+
+    py, go = enc([KEY_A], [KEY_A])
+    gch, pch = go.new_channel(), arun(py.new_channel())
+    for ch in (gch, pch):
+        body = msgpack.packb({"type": "aged", "age": age, "__asgi_channel__": ch}, use_bin_type=True)
+        token = fernet(KEY_A).encrypt_at_time(body, int(time.time()) - age)
+        rdb.zadd(prefix + ch[: ch.index("!") + 1], {os.urandom(12) + token: time.time()})
+    if ok:
+        assert_same(go.receive(gch), {"type": "aged", "age": age})
+        assert_same(arun(py_receive(py, pch)), {"type": "aged", "age": age})
+    else:
+        with pytest.raises(GoError) as e:
+            go.receive(gch, timeout=1.0)
+        assert e.value.kind in ("invalid_token", "timeout"), e.value
+        with pytest.raises(InvalidToken):
+            arun(py_receive(py, pch))
