@@ -43,9 +43,6 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// withClock replaces time.Now (tests).
-func withClock(now func() time.Time) Option { return func(a *Authenticator) { a.now = now } }
-
 // New validates cfg (on a copy, with defaults applied), opens the session
 // store and the user database (lazily: no connection is made until the
 // first query or Ping) and returns an Authenticator. Errors wrap

@@ -94,7 +94,7 @@ func DecodePickle(data []byte) (v any, err error) {
 		if errors.Is(err, ErrBadPickle) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", ErrBadPickle, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadPickle, err)
 	}
 	return fromPickle(raw, 0)
 }
@@ -180,7 +180,7 @@ func fromSeq(s []any, depth int) (any, error) {
 func prescanPickle(d []byte) error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrBadPickle, what) }
 	i := 0
-	need := func(n uint64) bool { return uint64(len(d)-i) >= n }
+	need := func(n uint64) bool { return uint64(len(d)-i) >= n } //nolint:gosec // 0 <= i <= len(d)
 	for i < len(d) {
 		op := d[i]
 		i++
@@ -221,7 +221,7 @@ func prescanPickle(d []byte) error {
 			if !need(n) {
 				return bad("length past end")
 			}
-			i += int(n)
+			i += int(n) //nolint:gosec // n <= len(d)-i, checked by need
 		case 'T', 'X', 'B', 0x8b:
 			if !need(4) {
 				return bad("truncated")
@@ -234,7 +234,7 @@ func prescanPickle(d []byte) error {
 			if !need(n) {
 				return bad("length past end")
 			}
-			i += int(n)
+			i += int(n) //nolint:gosec // n <= len(d)-i, checked by need
 		case 0x8d, 0x8e, 0x96:
 			if !need(8) {
 				return bad("truncated")
@@ -244,7 +244,7 @@ func prescanPickle(d []byte) error {
 			if !need(n) {
 				return bad("length past end")
 			}
-			i += int(n)
+			i += int(n) //nolint:gosec // n <= len(d)-i, checked by need
 		case 0x95: // FRAME: the frame covers the following bytes
 			if !need(8) {
 				return bad("truncated")

@@ -34,7 +34,7 @@ func pyIntString(s string) (*big.Int, bool) {
 		if !ok {
 			return nil, false
 		}
-		digits = append(digits, byte('0'+d))
+		digits = append(digits, '0'+byte(d)) //nolint:gosec // 0 <= d <= 9
 		prevUnderscore = false
 	}
 	if prevUnderscore {

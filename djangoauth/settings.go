@@ -238,7 +238,7 @@ func FromSettings(settingsJSON []byte) (Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(settingsJSON))
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
-		return Config{}, fmt.Errorf("%w: settings are not a JSON object: %v", ErrSettings, err)
+		return Config{}, fmt.Errorf("%w: settings are not a JSON object: %w", ErrSettings, err)
 	}
 	c := Config{UseTZ: true}
 	p := settingsParser{raw: raw}

@@ -42,10 +42,12 @@ func b62Encode(s int64) string {
 		return "0"
 	}
 	sign := ""
-	u := uint64(s)
+	var u uint64
 	if s < 0 {
 		sign = "-"
-		u = uint64(-s)
+		u = uint64(-(s + 1)) + 1 //nolint:gosec // -(s+1) >= 0 for every negative int64
+	} else {
+		u = uint64(s) //nolint:gosec // s >= 0
 	}
 	var buf [16]byte
 	i := len(buf)

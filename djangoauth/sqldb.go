@@ -3,6 +3,7 @@ package djangoauth
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -42,7 +43,7 @@ func openSQL(cfg Config) (*sqlDB, error) {
 	if !cfg.UseTZ {
 		loc, err := time.LoadLocation(cfg.TimeZone)
 		if err != nil {
-			return nil, fmt.Errorf("%w: TIME_ZONE %q: %v", ErrSettings, cfg.TimeZone, err)
+			return nil, fmt.Errorf("%w: TIME_ZONE %q: %w", ErrSettings, cfg.TimeZone, err)
 		}
 		s.naiveTZ = loc
 	}
@@ -83,7 +84,7 @@ func openSQL(cfg Config) (*sqlDB, error) {
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: DATABASES.default: %v", ErrSettings, err)
+		return nil, fmt.Errorf("%w: DATABASES.default: %w", ErrSettings, err)
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
@@ -223,7 +224,7 @@ func (s *dbSessionStore) row(ctx context.Context, key string) (string, time.Time
 	var data string
 	var exp any
 	err := s.db.db.QueryRowContext(ctx, s.query, key).Scan(&data, &exp)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, errNoSession
 	}
 	if err != nil {

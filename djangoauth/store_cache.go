@@ -145,7 +145,7 @@ func (c *cacheClient) get(ctx context.Context, raw string) (any, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: redis: %v", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: redis: %w", ErrStoreUnavailable, err)
 	}
 	v, err := c.decode(b)
 	if err != nil {
@@ -238,7 +238,7 @@ func normalizeMsgpack(v any) any {
 
 func (c *cacheClient) ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("%w: redis: %v", ErrStoreUnavailable, err)
+		return fmt.Errorf("%w: redis: %w", ErrStoreUnavailable, err)
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func (s *cachedDBStore) load(ctx context.Context, key string) (map[string]any, e
 		return m, err
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStoreUnavailable, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, ctx.Err())
 	}
 	return s.db.load(ctx, key)
 }

@@ -46,16 +46,16 @@ func (s *fileStore) load(_ context.Context, key string) (map[string]any, error) 
 		return nil, errNoSession
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: session file: %v", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: session file: %w", ErrStoreUnavailable, pathless(err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: session file: %v", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: session file: %w", ErrStoreUnavailable, pathless(err))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxSessionFile))
 	if err != nil {
-		return nil, fmt.Errorf("%w: session file: %v", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: session file: %w", ErrStoreUnavailable, pathless(err))
 	}
 	if len(data) == 0 {
 		return nil, errNoSession
@@ -131,9 +131,19 @@ func parseISODatetime(s string) (time.Time, error) {
 
 func (s *fileStore) ping(context.Context) error {
 	if _, err := os.Stat(s.dir); err != nil {
-		return fmt.Errorf("%w: SESSION_FILE_PATH: %v", ErrStoreUnavailable, err)
+		return fmt.Errorf("%w: SESSION_FILE_PATH: %w", ErrStoreUnavailable, err)
 	}
 	return nil
 }
 
 func (s *fileStore) close() error { return nil }
+
+// pathless drops the file name (which contains the session key) from a
+// *fs.PathError.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -73,7 +74,7 @@ func (s *userStore) get(ctx context.Context, pk any) (*userRow, error) {
 	var password sql.NullString
 	var active, staff, super sql.NullBool
 	err := s.db.db.QueryRowContext(ctx, s.query, pk).Scan(&id, &username, &password, &active, &staff, &super)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {

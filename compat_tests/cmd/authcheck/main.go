@@ -127,7 +127,7 @@ func latin1(s string) string {
 		if r > 0xff {
 			return s
 		}
-		b = append(b, byte(r))
+		b = append(b, byte(r)) //nolint:gosec // r <= 0xff, checked above
 	}
 	return string(b)
 }
