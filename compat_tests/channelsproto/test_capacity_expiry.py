@@ -16,10 +16,12 @@ which both sides only read on demand.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from channels.exceptions import ChannelFull
+from channels_redis.core import RedisChannelLayer
 
 from channelsproto.client import GoError, assert_same, py_receive
 
@@ -171,10 +173,6 @@ def test_message_expiry_both_sides(cap, arun, rdb, prefix):
 def test_channel_capacity_regex(layerctl, loop, arun, config):
     """A compiled re.Pattern key in Python (matched with .match, anchored only at
     the start) is written "re:<pattern>" in laurel's JSON CONFIG."""
-    import re
-
-    from channels_redis.core import RedisChannelLayer
-
     py = RedisChannelLayer(**config, capacity=50, channel_capacity={re.compile(r"burst\d"): 1})
     go = layerctl.new({**config, "capacity": 50, "channel_capacity": {r"re:burst\d": 1}})
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 
 import msgpack
@@ -149,8 +150,6 @@ def test_token_age_window(enc, arun, rdb, prefix, age, ok):
     60 s in the future (cryptography's clock-skew limit), by both receivers.
     The tokens are made by cryptography's Fernet.encrypt_at_time and put
     straight into each side's inbox key."""
-    import os
-
     py, go = enc([KEY_A], [KEY_A])
     gch, pch = go.new_channel(), arun(py.new_channel())
     for ch in (gch, pch):
