@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 )
 
 type groupGolden struct {
@@ -101,4 +103,44 @@ func TestGroupSendGolden(t *testing.T) {
 			t.Fatalf("splitTarget: %v %v %#v", chans, err, m)
 		}
 	})
+}
+
+// TestDeliverPythonGroupPayloads feeds the real channels_redis group_send
+// payloads through the inbox reader's decode and dispatch path.
+func TestDeliverPythonGroupPayloads(t *testing.T) {
+	t.Parallel()
+	var g groupGolden
+	loadGolden(t, "group_send.json", &g)
+	l := offlineLayer(t, 1, nil)
+	rec := newRecorder()
+	l.disp = rec
+	want := 0
+	for _, sc := range g.Scenarios {
+		msg := fromTagged(t, sc.Message).(Map)
+		for _, sh := range sc.Shards {
+			for _, h := range sh.PayloadsHex {
+				l.deliver(mustHex(t, h), time.Now())
+				want++
+				got := rec.deliveries()
+				if len(got) != want {
+					t.Fatalf("%s: payload not delivered (malformed=%d)", sc.Name, l.Stats().Malformed)
+				}
+				d := got[want-1]
+				if !equalValue(d.Message, msg) {
+					t.Fatalf("%s: message %#v", sc.Name, d.Message)
+				}
+				for _, ch := range d.Channels {
+					if !slices.Contains(sc.Members, ch) {
+						t.Fatalf("%s: unknown target %q", sc.Name, ch)
+					}
+				}
+			}
+		}
+	}
+	// Non-str entries in the target list are malformed, not delivered.
+	bad, _ := MarshalMsgpack(Map{{Key: "type", Value: "x"}, {Key: asgiChannelKey, Value: []any{"a", int64(1)}}})
+	l.deliver(append(make([]byte, 12), bad...), time.Now())
+	if l.Stats().Malformed != 1 || len(rec.deliveries()) != want {
+		t.Fatalf("bad target list: stats %+v", l.Stats())
+	}
 }

@@ -144,7 +144,7 @@ func (l *Layer) readOnce(ctx context.Context, i int) error {
 // local buffers. Malformed payloads are logged without their content and
 // skipped.
 func (l *Layer) deliver(payload []byte, received time.Time) {
-	msg, err := l.ser.Deserialize(payload)
+	msg, err := l.ser.deserialize(payload, true)
 	if err != nil {
 		l.malformed.Add(1)
 		l.log.Warn("skipping undecodable channel layer message", slog.Int("bytes", len(payload)), slog.Any("error", err))
@@ -174,6 +174,8 @@ func splitTarget(msg Map) ([]string, Map, error) {
 	switch x := v.(type) {
 	case string:
 		channels = []string{x}
+	case []string:
+		channels = x
 	case []any:
 		channels = make([]string, 0, len(x))
 		for _, e := range x {

@@ -122,6 +122,12 @@ func (s *Serializer) appendBody(buf *bytes.Buffer, msg Map) error {
 // the first randomPrefixLength bytes unchecked, decrypts when keys are set,
 // and decodes a top-level map. Errors wrap ErrMalformed or ErrInvalidToken.
 func (s *Serializer) Deserialize(b []byte) (Map, error) {
+	return s.deserialize(b, false)
+}
+
+// deserialize is Deserialize; inbox decodes a msgpack "__asgi_channel__"
+// list as []string for the reader's fast path.
+func (s *Serializer) deserialize(b []byte, inbox bool) (Map, error) {
 	if len(b) < s.prefixLen {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than the %d-byte random prefix", ErrMalformed, len(b), s.prefixLen)
 	}
@@ -143,7 +149,7 @@ func (s *Serializer) Deserialize(b []byte) (Map, error) {
 		}
 		return m, nil
 	}
-	return unmarshalMsgpackMap(body)
+	return unmarshalMsgpackMap(body, inbox)
 }
 
 // decrypt applies cryptography's MultiFernet.decrypt(token, ttl) checks in
