@@ -122,6 +122,8 @@ def _toml_value(v) -> str:
         return json.dumps(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
     raise TypeError(f"no TOML form for {v!r}")
 
 
@@ -162,6 +164,7 @@ def stack():
         DJANGO_REDIS_URL=f"redis://127.0.0.1:{r.port}",
         DJANGO_DB_PATH=os.path.join(d, "db.sqlite3"),
         PYTHONPATH=DJPROJECT,
+        PYTHONUNBUFFERED="1",
         PATH=BIN + os.pathsep + env.get("PATH", ""),
     )
     for k in ("DJANGO_DATABASE_URL", "DJANGO_SESSION_ENGINE", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS"):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 
 import pytest
+from channels_redis.core import RedisChannelLayer
 from websockets.asyncio.client import connect
 
-from .helpers import DJPROJECT, browser, members, unique, wait_until
+from .helpers import browser, members, unique, wait_until
 
 SOCKETS = 500
 MESSAGES = 50
+BURST = 10
 
 
 async def _fanout(t, cookie: str, task_id: str) -> list[list[str]]:
@@ -34,17 +34,33 @@ async def _fanout(t, cookie: str, task_id: str) -> list[list[str]]:
         group = f"task_{task_id}"
         await asyncio.to_thread(wait_until, lambda: len(members(t.stack, group)) == SOCKETS, 60,
                                 f"{SOCKETS} members in {group}")
-        sender = await asyncio.create_subprocess_exec(
-            sys.executable, "manage.py", "send_user_events", "--group", group, "--count", str(MESSAGES),
-            cwd=DJPROJECT, env=t.stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
+        # The sender is channels_redis itself (the project's layer config), in bursts of BURST messages:
+        # each burst must reach every socket before the next is sent. Without the checkpoints a CPU-starved
+        # Daphne (load 15 on 2 cores) drains the inbox so slowly that messages outlive channels_redis'
+        # 60 s expiry and are dropped (docs/compat-e2e.md, "Findings").
+        layer = RedisChannelLayer(hosts=[{"address": f"redis://127.0.0.1:{t.stack.redis.port}/0",
+                                          "socket_timeout": 15}])
+        results = [[] for _ in conns]
 
-        async def read_all(ws):
-            return [await asyncio.wait_for(ws.recv(), 90) for _ in range(MESSAGES)]
+        async def read_n(i, ws, n):
+            for _ in range(n):
+                results[i].append(await asyncio.wait_for(ws.recv(), 90))
 
-        results = await asyncio.gather(*(read_all(ws) for ws in conns), return_exceptions=True)
-        out, _ = await sender.communicate()
-        assert sender.returncode == 0, out.decode()
+        try:
+            for first in range(0, MESSAGES, BURST):
+                for seq in range(first, min(first + BURST, MESSAGES)):
+                    await layer.group_send(group, {"type": "task.update", "task_id": group,
+                                                   "status": "processing", "seq": seq})
+                n = min(BURST, MESSAGES - first)
+                done = await asyncio.gather(*(read_n(i, ws, n) for i, ws in enumerate(conns)),
+                                            return_exceptions=True)
+                errors = [e for e in done if isinstance(e, BaseException)]
+                if errors:
+                    counts = sorted({len(r) for r in results})
+                    raise AssertionError(f"{len(errors)} sockets failed at burst {first}: {errors[0]!r}; "
+                                         f"frame counts {counts}\n{t.stack.logs()}")
+        finally:
+            await layer.close_pools()
         return results
     finally:
         # Close in batches of 25, each once the server has discarded the previous batch's memberships:
@@ -60,6 +76,7 @@ async def _fanout(t, cookie: str, task_id: str) -> list[list[str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_group_of_500_receives_50_messages(target):
     t = target
     b = browser(t)
@@ -69,13 +86,10 @@ def test_group_of_500_receives_50_messages(target):
     group = f"task_{task_id}"
     expected = [json.dumps({"type": "task_update", "task_id": group, "status": "processing", "seq": i})
                 for i in range(MESSAGES)]
-    failed = [r for r in results if isinstance(r, BaseException)]
-    assert not failed, f"{len(failed)} sockets failed, first: {failed[0]!r}"
     wrong = [r for r in results if r != expected]
-    assert not wrong, f"{len(wrong)} of {SOCKETS} sockets saw lost or reordered frames, e.g. {wrong[0][:5]}"
+    counts = sorted({len(r) for r in wrong})
+    assert not wrong, (f"{len(wrong)} of {SOCKETS} sockets saw lost or reordered frames (frame counts {counts}), "
+                       f"e.g. {wrong[0][:3]}\n{t.stack.logs()}")
     assert len(results) == SOCKETS
-    try:
-        wait_until(lambda: not members(t.stack, group), 30, "memberships discarded after close")
-    except AssertionError:
-        raise AssertionError(f"{len(members(t.stack, group))} members left in {group}\n{t.stack.logs()}")
+    assert not members(t.stack, group), "memberships left after every socket closed"
     print(f"{t.name}: {SOCKETS}×{MESSAGES} delivered in {time.monotonic() - started:.1f}s")

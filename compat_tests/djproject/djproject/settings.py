@@ -7,6 +7,7 @@ DJANGO_DATABASE_URL    postgresql://user@host:port/name — overrides DJANGO_DB_
 DJANGO_SESSION_ENGINE  SESSION_ENGINE (default django.contrib.sessions.backends.db)
 DJANGO_ALLOWED_HOSTS   comma-separated ALLOWED_HOSTS (default 127.0.0.1,localhost)
 DJANGO_DEBUG           "1" for DEBUG=True (default False: AllowedHostsOriginValidator uses ALLOWED_HOSTS)
+DJANGO_REDIS_SOCKET_TIMEOUT  channel layer socket_timeout in seconds (default 15; "default" = redis-py's)
 """
 import os
 from pathlib import Path
@@ -72,10 +73,20 @@ CACHES = {
 
 SESSION_ENGINE = os.environ.get("DJANGO_SESSION_ENGINE", "django.contrib.sessions.backends.db")
 
+# redis-py 8 made socket_timeout default to 5 s, the same as channels_redis' BZPOPMIN timeout, so an
+# idle consumer's receive() raises redis.exceptions.TimeoutError and Daphne closes the socket with
+# 1011 (django/channels_redis#422). The documented workaround is an explicit socket_timeout above
+# the 5 s block. DJANGO_REDIS_SOCKET_TIMEOUT=default keeps redis-py's default (reproduces the bug).
+_socket_timeout = os.environ.get("DJANGO_REDIS_SOCKET_TIMEOUT", "15")
+_layer_host = (
+    f"{_redis_base}/0"
+    if _socket_timeout == "default"
+    else {"address": f"{_redis_base}/0", "socket_timeout": float(_socket_timeout)}
+)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [f"{_redis_base}/0"]},
+        "CONFIG": {"hosts": [_layer_host]},
     }
 }
 
