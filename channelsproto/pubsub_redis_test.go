@@ -496,3 +496,54 @@ func TestPubSubPing(t *testing.T) {
 		t.Fatalf("Ping of an unreachable host = %v", err)
 	}
 }
+
+// TestPubSubConcurrentMembership races GroupAdd/GroupDiscard of one group
+// from many goroutines: the SUBSCRIBE/UNSUBSCRIBE writes must follow the
+// local membership, so Redis ends with exactly the subscriptions the
+// membership implies.
+func TestPubSubConcurrentMembership(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	rec := newRecorder()
+	l := newTestPubSub(t, cfg, WithDispatcher(rec))
+	raw := rawClient(t, cfg.Hosts[0].URL)
+	gch := l.GroupChannel("hot")
+	chans := make([]string, 8)
+	for i := range chans {
+		chans[i] = l.NewChannel()
+	}
+	var wg sync.WaitGroup
+	for _, ch := range chans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				if err := l.GroupAdd(ctx, "hot", ch); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := l.GroupDiscard(ctx, "hot", ch); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	eventually(t, "no subscription left", func() bool { return numSub(t, raw, gch) == 0 })
+	for _, ch := range chans {
+		if err := l.GroupAdd(ctx, "hot", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := numSub(t, raw, gch); n != 1 {
+		t.Fatalf("NUMSUB = %d, want 1", n)
+	}
+	if err := l.GroupSend(ctx, "hot", Map{{Key: "type", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.waitN(t, 1); len(d) != 1 || len(d[0].Channels) != len(chans) {
+		t.Fatalf("deliveries %+v", d)
+	}
+}

@@ -29,6 +29,15 @@ type psSub struct {
 	confirmed bool
 }
 
+// release wakes the waiters of a subscription that is dropped before Redis
+// confirmed it; they re-check the layer's state.
+func (sub *psSub) release() {
+	if !sub.confirmed {
+		sub.confirmed = true
+		close(sub.ready)
+	}
+}
+
 // psShard is RedisSingleShardConnection: the subscriber connection of one
 // host, the set of channels it must hold, and its reader goroutine.
 type psShard struct {
@@ -82,9 +91,11 @@ func (s *psShard) subscribe(ctx context.Context, name string) (<-chan struct{}, 
 func (s *psShard) unsubscribe(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.subs[name]; !ok || s.closed {
+	sub, ok := s.subs[name]
+	if !ok || s.closed {
 		return nil
 	}
+	sub.release()
 	delete(s.subs, name)
 	if s.ps == nil {
 		return nil
@@ -100,6 +111,9 @@ func (s *psShard) unsubscribeAll(ctx context.Context) error {
 		return nil
 	}
 	names := s.names()
+	for _, sub := range s.subs {
+		sub.release()
+	}
 	s.subs = make(map[string]*psSub)
 	if s.ps == nil {
 		return nil
