@@ -56,6 +56,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: c.HandshakeTimeout,
+		// Idle sockets hold no write buffer: buffers are shared between
+		// writes of all sockets.
+		WriteBufferPool: &sync.Pool{},
 		// Origin is checked before upgrading, with Django's rules.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -123,7 +126,7 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 		return
 	}
 	var (
-		out    outFrame
+		out    *outFrame
 		failed bool
 	)
 	s.mu.RLock()
@@ -138,14 +141,15 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 			s.m.drops.WithLabelValues(DropNotForwarded).Inc()
 			continue
 		}
-		if out.data == nil && !failed {
+		if out == nil && !failed {
 			var err error
 			out, err = s.prepareEvent(msg, len(channels) > 1)
 			if err != nil {
 				failed = true
 				s.log.Warn("cannot encode event", slog.String("type", typ), slog.Any("err", err))
+			} else {
+				out.received = received
 			}
-			out.received = received
 		}
 		if failed {
 			s.m.drops.WithLabelValues(DropEncode).Inc()
@@ -179,19 +183,19 @@ func EventFrame(msg channelsproto.Map) channelsproto.Map {
 // wrapped in a websocket.PreparedMessage, so the frame itself is built once
 // and written by every socket; a single recipient writes the bytes directly
 // (building a PreparedMessage costs more than one write).
-func (s *Server) prepareEvent(msg channelsproto.Map, shared bool) (outFrame, error) {
+func (s *Server) prepareEvent(msg channelsproto.Map, shared bool) (*outFrame, error) {
 	data, err := s.cfg.Encode(EventFrame(msg))
 	if err != nil {
-		return outFrame{}, err
+		return nil, err
 	}
 	if !shared {
-		return outFrame{data: data}, nil
+		return &outFrame{data: data}, nil
 	}
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
 	if err != nil {
-		return outFrame{}, err
+		return nil, err
 	}
-	return outFrame{data: data, pm: pm}, nil
+	return &outFrame{data: data, pm: pm}, nil
 }
 
 // register adds a socket unless the server is closing.

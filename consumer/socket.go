@@ -16,7 +16,9 @@ import (
 // sending its own before dropping the connection.
 const closeGrace = 2 * time.Second
 
-// outFrame is one frame waiting in a socket's queue.
+// outFrame is one frame waiting in a socket's queue. It is immutable and
+// shared by every socket a delivery targets; queues hold pointers so that a
+// socket's queue costs 8 bytes per slot.
 type outFrame struct {
 	data     []byte                     // the text frame's payload
 	pm       *websocket.PreparedMessage // non-nil when shared by several sockets
@@ -41,7 +43,7 @@ type socket struct {
 	channel string
 	log     *slog.Logger
 
-	queue   chan outFrame
+	queue   chan *outFrame
 	closeCh chan closeRequest // capacity 1: the first request wins
 	done    chan struct{}     // closed when the reader returns
 
@@ -63,7 +65,7 @@ func newSocket(s *Server, rt *compiledRoute, kwargs map[string]string, v Verdict
 		client:  client,
 		path:    path,
 		channel: s.cfg.Layer.NewChannel(),
-		queue:   make(chan outFrame, s.cfg.QueueSize),
+		queue:   make(chan *outFrame, s.cfg.QueueSize),
 		closeCh: make(chan closeRequest, 1),
 		done:    make(chan struct{}),
 		groups:  map[string]bool{},
@@ -132,7 +134,7 @@ func (sk *socket) discardAll() {
 }
 
 // enqueue adds a frame without blocking; a full queue closes the socket.
-func (sk *socket) enqueue(f outFrame) {
+func (sk *socket) enqueue(f *outFrame) {
 	select {
 	case sk.queue <- f:
 	default:
@@ -337,5 +339,5 @@ func (sk *socket) sendError(code, message string) {
 		sk.log.Error("cannot encode error frame", slog.Any("err", err))
 		return
 	}
-	sk.enqueue(outFrame{data: data})
+	sk.enqueue(&outFrame{data: data})
 }
