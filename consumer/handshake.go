@@ -58,6 +58,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v = Verdict{Reason: v.Reason}
 	}
 
+	if s.cfg.RevalidateInterval <= 0 {
+		cookie = "" // kept only for revalidation
+	}
 	sock := newSocket(s, rt, kwargs, v, cookie, client, path)
 	sock.log = log.With(slog.String("conn_id", sock.channel), slog.String("user_id", v.UserID))
 	if !s.register(sock) {
