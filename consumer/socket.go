@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -227,7 +228,13 @@ func (sk *socket) writeLoop(conn *websocket.Conn) {
 		pingC = t.C
 	}
 	if s.cfg.GroupRefreshInterval > 0 {
-		t := time.NewTicker(s.cfg.GroupRefreshInterval)
+		// Up to 10% earlier per socket, so that sockets connected together
+		// do not all refresh in the same instant.
+		period := s.cfg.GroupRefreshInterval
+		if j := int64(period / 10); j > 0 {
+			period -= time.Duration(rand.Int64N(j))
+		}
+		t := time.NewTicker(period)
 		defer t.Stop()
 		refreshC = t.C
 	}
