@@ -50,10 +50,23 @@ func FuzzDeserialize(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The reader's fast path must agree with the public decoder
+		// whenever the target list is made of str.
+		im, ierr := s.deserialize(b, true)
+		if ierr == nil {
+			if _, _, err := splitTarget(im); err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("splitTarget: %v", err)
+			}
+		} else if !errors.Is(ierr, ErrMalformed) {
+			t.Fatalf("inbox error %v does not wrap ErrMalformed", ierr)
+		}
 		m, err := s.Deserialize(b)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			if ierr == nil {
+				t.Fatalf("inbox path accepted what Deserialize rejects: %v", err)
 			}
 			return
 		}
