@@ -125,7 +125,10 @@ func (a *Authenticator) newStore() (sessionStore, error) {
 
 // Authenticate decides for the raw value of a Cookie header (latin-1
 // bytes, as received). Only the last SESSION_COOKIE_NAME cookie counts, as
-// in Django's parse_cookie. Cancelling ctx makes a pending store query fail
+// in Django's parse_cookie. When a handshake carries several Cookie headers,
+// pass the first: Channels' CookieMiddleware reads only the first (Django
+// 4.2–5.2 join them with "," and 6.0 with "; ", so the result there
+// depends on the version). Cancelling ctx makes a pending store query fail
 // with ReasonStoreUnavailable.
 func (a *Authenticator) Authenticate(ctx context.Context, cookieHeader string) Verdict {
 	key, ok := cookieValue(cookieHeader, a.cfg.SessionCookieName)

@@ -29,6 +29,48 @@
 //     ignores the fallbacks and would log such users out. laurel follows
 //     Django, so rotating SECRET_KEY does not disconnect WebSocket users.
 //
+// # Session engines
+//
+// SESSION_ENGINE is honoured as Django names it:
+//
+//   - db: the django_session table (LAUREL_SESSION_TABLE for a custom
+//     model) in SQLite (modernc.org/sqlite, opened mode=ro, not immutable),
+//     PostgreSQL (pgx, default_transaction_read_only=on) or MySQL/MariaDB
+//     (go-sql-driver/mysql; SELECT only; no server was available to test it).
+//     A session is expired unless expire_date > now; naive datetimes (SQLite,
+//     MySQL) are UTC under USE_TZ and TIME_ZONE local time otherwise.
+//   - cache: the unsigned session dict, pickled, under
+//     KEY_PREFIX:VERSION:django.contrib.sessions.cache<key> in Django's
+//     RedisCache (protocol 5, ints stored as text) or django-redis
+//     DefaultClient (pickle of any protocol, json or msgpack serializers;
+//     identity, zlib and gzip compressors). The lzma, lz4 and zstd
+//     compressors, HerdClient, ShardedClient and custom KEY_FUNCTIONs need
+//     code laurel does not ship and are rejected by New. Pickles are decoded
+//     with nlpodyssey/gopickle; globals outside a small allowlist (datetime,
+//     Decimal, UUID, sets...) make the session undecodable.
+//   - cached_db: the cache first (…cached_db<key>), then the db, as Django;
+//     the cache is never written back. A failing cache falls back to the db,
+//     as Django's cache.get exception handling does.
+//   - file: SESSION_FILE_PATH/<SESSION_COOKIE_NAME><key>, key limited to
+//     a-z0-9, expired per _session_expiry or mtime + SESSION_COOKIE_AGE.
+//   - signed_cookies: the cookie is the signed payload, max_age
+//     SESSION_COOKIE_AGE.
+//
+// SESSION_SERIALIZER may be the JSON serializer or Django 4.2's deprecated
+// PickleSerializer. The signing salt is "django.contrib.sessions." plus the
+// store class name (LAUREL_SESSION_STORE_CLASS, default "SessionStore").
+//
+// Users come from AUTH_USER_MODEL's table ("app.Model" → "app_model", or
+// LAUREL_USER_TABLE) with configurable columns; a custom default manager
+// that filters users, and database-specific truncation of long table names,
+// are not reproduced.
+//
+// # Verdict cache
+//
+// Verdicts are cached per session key for Config.VerdictTTL (default 2 s)
+// so a reconnect storm costs one query per key; concurrent lookups of one
+// key share a single query. ReasonStoreUnavailable is never cached.
+//
 // # laurel never writes
 //
 // laurel opens every store read-only. Where Django would modify a store
