@@ -225,20 +225,27 @@ def gen_fernet():
                       "iv_hex": iv.hex(), "body_hex": body.hex(), "secret": k,
                       "derived_key": base64.urlsafe_b64encode(
                           __import__("hashlib").sha256(k.encode()).digest()).decode()})
-    # Random-IV tokens straight from the serializer (with the random prefix).
-    s = fixed_serializer("msgpack", keys=keys)
+    # Tokens straight from serializer.serialize() (the real encrypt path, with the
+    # random prefix). os.urandom (IV), time.time and getrandbits are pinned so the
+    # file is reproducible; the bytes are otherwise exactly what a process writes.
+    import cryptography.fernet as cf
+    counter = iter(range(1, 1000))
     random_tokens = []
-    for name in ("task_update", "unicode", "ints", "nested"):
-        out = s.serialize(MESSAGES[name])
-        tok = out[12:]
-        tts = int.from_bytes(base64.urlsafe_b64decode(tok)[1:9], "big")
-        random_tokens.append({"name": name, "hex": out.hex(), "timestamp": tts, "value": tag(MESSAGES[name])})
-    # Old key rotated to second place still decrypts.
-    s_old = fixed_serializer("msgpack", keys=[keys[1]])
-    out = s_old.serialize(MESSAGES["task_update"])
-    tts = int.from_bytes(base64.urlsafe_b64decode(out[12:])[1:9], "big")
-    random_tokens.append({"name": "rotated_second_key", "hex": out.hex(), "timestamp": tts,
-                          "value": tag(MESSAGES["task_update"])})
+    with mock.patch.object(cf.os, "urandom", lambda n: bytes([next(counter)]) * n), \
+            mock.patch.object(cf.time, "time", lambda: ts + 0.25), \
+            mock.patch.object(serializers.random, "getrandbits", lambda n: FIXED_PREFIX_BITS & ((1 << n) - 1)):
+        s = fixed_serializer("msgpack", keys=keys)
+        for name in ("task_update", "unicode", "ints", "nested"):
+            out = s.serialize(MESSAGES[name])
+            tok = out[12:]
+            tts = int.from_bytes(base64.urlsafe_b64decode(tok)[1:9], "big")
+            random_tokens.append({"name": name, "hex": out.hex(), "timestamp": tts, "value": tag(MESSAGES[name])})
+        # Old key rotated to second place still decrypts.
+        s_old = fixed_serializer("msgpack", keys=[keys[1]])
+        out = s_old.serialize(MESSAGES["task_update"])
+        tts = int.from_bytes(base64.urlsafe_b64decode(out[12:])[1:9], "big")
+        random_tokens.append({"name": "rotated_second_key", "hex": out.hex(), "timestamp": tts,
+                              "value": tag(MESSAGES["task_update"])})
     # TTL window exactly as MultiFernet.decrypt_at_time applies it (ttl = expiry + 10).
     mf = MultiFernet([serializers.BaseMessageSerializer.make_fernet(None, k) for k in keys])
     tok = cases[0]["token"].encode()
