@@ -41,6 +41,10 @@ class PubSubCtl(LayerCtl):
 class GoPubSub(GoLayer):
     """channelsproto.PubSubLayer seen from Python."""
 
+    def receive_async(self, channel: str, timeout: float = 5):
+        """Start a receive and return the Future of its raw response."""
+        return self.ctl.start("receive", layer=self.name, channel=channel, timeout=timeout)
+
     def release(self, channel: str) -> None:
         self._call("release", channel=channel)
 
