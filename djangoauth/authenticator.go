@@ -2,6 +2,7 @@ package djangoauth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,23 +142,35 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieHeader string) V
 // VerdictForSessionKey decides for a session key (for signed_cookies: the
 // whole cookie value). Verdicts other than ReasonStoreUnavailable are
 // reused for VerdictTTL; concurrent calls for the same key share one
-// store query.
+// store query (if the caller running it is cancelled, the others waiting
+// on it also get ReasonStoreUnavailable).
 func (a *Authenticator) VerdictForSessionKey(ctx context.Context, sessionKey string) Verdict {
 	if !validSessionKey(sessionKey) {
 		return anonymous(ReasonNoSession)
 	}
-	if v, ok := a.verdicts.get(sessionKey, a.now()); ok {
+	ck := cacheKey(sessionKey)
+	if v, ok := a.verdicts.get(ck, a.now()); ok {
 		return v
 	}
-	v := a.flight.do(sessionKey, func() Verdict {
+	v := a.flight.do(ck, func() Verdict {
 		v := a.compute(ctx, sessionKey)
-		a.verdicts.put(sessionKey, v, a.now())
+		a.verdicts.put(ck, v, a.now())
 		return v
 	})
 	if v.Reason == ReasonStoreUnavailable {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "djangoauth: session store unavailable", slog.Any("verdict", v))
 	}
 	return v
+}
+
+// cacheKey bounds the memory a verdict-cache entry takes: long keys
+// (signed_cookies values run to kilobytes) are replaced by their SHA-256.
+func cacheKey(sessionKey string) string {
+	if len(sessionKey) <= 64 {
+		return sessionKey
+	}
+	h := sha256.Sum256([]byte(sessionKey))
+	return string(h[:])
 }
 
 func (a *Authenticator) compute(ctx context.Context, key string) Verdict {

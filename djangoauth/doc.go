@@ -22,7 +22,9 @@
 //     500), which laurel answers with an anonymous [ReasonBadSession].
 //  2. _auth_user_backend must be exactly one of AUTHENTICATION_BACKENDS.
 //  3. The user row is read from AUTH_USER_MODEL's table and must be active
-//     unless the backend is one of the AllowAllUsers* backends.
+//     unless the backend is one of the AllowAllUsers* backends. Every listed
+//     backend is assumed to load users as ModelBackend.get_user does; a
+//     project backend with its own get_user is not reproduced.
 //  4. _auth_user_hash is compared in constant time with the session auth hash
 //     computed with SECRET_KEY, then with every SECRET_KEY_FALLBACKS entry.
 //     This is Django's rule (ticket #34384, 4.1.8+); channels.auth.get_user
