@@ -71,13 +71,16 @@ def djangoauth_run(tmp_path_factory, postgres_server, redis_server, authcheck_bi
     def get(name: str) -> ProfileRun:
         with _runs_lock:
             if name not in _runs:
-                # Run every profile the selected tests need, PARALLEL_PROFILES at a time. The
-                # binary is built first so the parallel runs do not race to build it.
+                # Run this profile and the next ones the selected tests need, PARALLEL_PROFILES
+                # at once (one round per test, so no single test waits for the whole matrix and
+                # runs into pytest-timeout). The binary is built first so parallel runs do not
+                # race to build it.
                 try:
                     authcheck_binary()
                 except Exception:  # noqa: BLE001 - each run records the error itself
                     pass
                 todo = [n for n in dict.fromkeys([name, *_wanted]) if n not in _runs]
+                todo = todo[:PARALLEL_PROFILES]
                 with ThreadPoolExecutor(PARALLEL_PROFILES) as pool:
                     for n, run in zip(todo, pool.map(one, todo)):
                         _runs[n] = run
