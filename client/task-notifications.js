@@ -96,7 +96,7 @@
       return -1;
     }
 
-    // backoff is "full jitter" exponential backoff: a delay drawn uniformly
+    // backoff is "equal jitter" exponential backoff: a delay drawn uniformly
     // from [ceiling/2, ceiling), the ceiling doubling from minDelay up to
     // maxDelay with each failed attempt.
     function backoff(n) {
