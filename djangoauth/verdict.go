@@ -138,8 +138,19 @@ type flight struct {
 }
 
 type call struct {
-	done chan struct{}
-	v    Verdict
+	done    chan struct{}
+	v       Verdict
+	waiters int // followers blocked on done (guarded by flight.mu)
+}
+
+// waiting reports how many callers wait on the computation for key.
+func (f *flight) waiting(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.calls[key]; ok {
+		return c.waiters
+	}
+	return 0
 }
 
 func (f *flight) do(key string, fn func() Verdict) Verdict {
@@ -148,6 +159,7 @@ func (f *flight) do(key string, fn func() Verdict) Verdict {
 		f.calls = make(map[string]*call)
 	}
 	if c, ok := f.calls[key]; ok {
+		c.waiters++
 		f.mu.Unlock()
 		<-c.done
 		return c.v

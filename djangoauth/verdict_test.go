@@ -80,19 +80,28 @@ func TestVerdictSingleFlight(t *testing.T) {
 	for i := range results {
 		wg.Go(func() { results[i] = a.VerdictForSessionKey(context.Background(), "samekey123456789") })
 	}
-	for cs.n.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // let the others queue behind the leader
+	waitFor(t, func() bool { return a.flight.waiting("samekey123456789") == len(results)-1 })
 	close(cs.gate)
 	wg.Wait()
-	if cs.n.Load() > 2 {
+	if cs.n.Load() != 1 {
 		t.Fatalf("loads = %d for one key", cs.n.Load())
 	}
 	for _, r := range results {
 		if r.Reason != ReasonNoUser {
 			t.Fatalf("got %+v", r)
 		}
+	}
+}
+
+// waitFor polls cond until it holds (or fails the test after 10 s).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
