@@ -1,5 +1,5 @@
-"""The pub/sub layer on a Sentinel-managed Redis (master, replica, one sentinel;
-the helpers are the core suite's, compat_tests/channelsproto/test_sentinel.py).
+"""The pub/sub layer on a Sentinel-managed Redis (master, replica, one sentinel,
+started as in the core suite's compat_tests/channelsproto/test_sentinel.py).
 
 Both sides are configured with {"sentinels": [...], "master_name": ...},
 exchange messages, then SENTINEL FAILOVER promotes the replica. When the
@@ -12,12 +12,95 @@ everything on the new master. Messages published during the switch are lost
 
 from __future__ import annotations
 
-import pytest
+import os
+import subprocess
+import tempfile
+import time
 
-from channelsproto.test_sentinel import MASTER, retry, sentinel_setup, wait_for  # noqa: F401 (fixture)
-from pubsub.client import assert_same, py_receive_pubsub, wait_subscribers
+import pytest
+import redis as redis_py
+
+from harness.servers import free_port, wait_port
+from pubsub.client import GoError, assert_same, py_receive_pubsub, wait_subscribers
 
 pytestmark = [pytest.mark.wire, pytest.mark.slow]
+MASTER = "laurelpsmaster"
+
+
+class Sentinel:
+    def __init__(self, master_port: int):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="laurel-ps-sentinel-")
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
+                f"sentinel monitor {MASTER} 127.0.0.1 {master_port} 1\n"
+                f"sentinel down-after-milliseconds {MASTER} 2000\n"
+                f"sentinel failover-timeout {MASTER} 10000\n"
+            )
+        self.proc = subprocess.Popen(["redis-sentinel", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        self.client = redis_py.Redis(port=self.port)
+
+    def master_port(self) -> int:
+        _, port = self.client.execute_command("SENTINEL", "get-master-addr-by-name", MASTER)
+        return int(port)
+
+    def failover(self, timeout: float = 20.0) -> None:
+        """SENTINEL FAILOVER, retried while the sentinel answers NOGOODSLAVE."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.execute_command("SENTINEL", "FAILOVER", MASTER)
+                return
+            except redis_py.ResponseError as e:
+                if "NOGOODSLAVE" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
+
+    def stop(self):
+        self.client.close()
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def wait_for(cond, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except redis_py.RedisError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def retry(fn, timeout=15.0):
+    """Run fn until it succeeds; errors are allowed only until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except (GoError, redis_py.RedisError, OSError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def sentinel_setup(redis_factory):
+    fast_sync = ["--repl-diskless-sync-delay", "0"]
+    master = redis_factory(fast_sync)
+    replica = redis_factory([*fast_sync, "--replicaof", "127.0.0.1", str(master.port)])
+    wait_for(lambda: "master_link_status:up" in replica.cli("INFO", "replication"), what="replication")
+    s = Sentinel(master.port)
+    wait_for(lambda: len(s.client.execute_command("SENTINEL", "replicas", MASTER)) == 1,
+             what="sentinel to discover the replica")
+    yield s, master, replica
+    s.stop()
 
 
 def exchange(py, go, arun, rdb, prefix, phase):
@@ -37,8 +120,6 @@ def exchange(py, go, arun, rdb, prefix, phase):
 
 
 def test_sentinel_and_failover(sentinel_setup, pubsubctl, py_pubsub, prefix, arun):
-    import redis as redis_py
-
     s, master, replica = sentinel_setup
     cfg = {"hosts": [{"sentinels": [["127.0.0.1", s.port]], "master_name": MASTER}], "prefix": prefix}
     py, go = py_pubsub(cfg), pubsubctl.new(cfg)
