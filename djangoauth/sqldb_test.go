@@ -181,3 +181,31 @@ func TestSQLiteNaiveLocalTime(t *testing.T) {
 		}
 	}
 }
+
+// A SQLite NAME with characters that need URI escaping still opens.
+func TestSQLiteOddPath(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/django.sqlite3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir() + "/with space?and#hash%41"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := dir + "/db.sqlite3"
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{SecretKey: testSecret, Database: DatabaseConfig{Engine: "django.db.backends.sqlite3", Name: p}}, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := a.VerdictForSessionKey(context.Background(), "nosuchsessionkey000"); v.Reason != ReasonNoSession {
+		t.Fatalf("%+v", v)
+	}
+}
