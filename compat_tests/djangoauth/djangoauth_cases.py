@@ -98,6 +98,9 @@ class Profile:
     cache_version: int = 1
     cache_options: dict = field(default_factory=dict)
     serializer: str = "django.contrib.sessions.serializers.JSONSerializer"
+    # "builtin", or "custom": SESSION_ENGINE = "laurelaccounts.sessions" (a db SessionStore
+    # subclass named LaurelSessionStore with its own model/table laurel_sessions).
+    session_store: str = "builtin"
     # Newest Django major.minor the profile applies to (None: all).
     django_max: tuple[int, int] | None = None
 
@@ -127,6 +130,8 @@ PROFILES: list[Profile] = [
             django_max=(4, 2)),
     # A custom user model with its own table (laurelaccounts.Member, db_table laurel_members).
     Profile("custom_user_db_sqlite", "db", user_model="custom"),
+    # A project SessionStore subclass (own class name => own signing salt) and session table.
+    Profile("custom_session_store_db", "db", session_store="custom"),
     Profile("custom_user_cache_postgres", "cache", database="postgres", cache="django_redis",
             user_model="custom", redis_db=4, key_prefix="laurel-cu"),
 ]

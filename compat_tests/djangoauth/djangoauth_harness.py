@@ -167,6 +167,12 @@ def laurel_settings(profile: Profile, django_settings: dict) -> dict:
     s["LAUREL_VERDICT_TTL"] = 0
     if profile.user_model == "custom":
         s["LAUREL_USER_TABLE"] = "laurel_members"
+    if profile.session_store == "custom":
+        # laurel reads the project's store as the built-in engine it extends; the class name
+        # gives Django's signing salt, the table the custom session model's.
+        s["SESSION_ENGINE"] = "django.contrib.sessions.backends.db"
+        s["LAUREL_SESSION_STORE_CLASS"] = "LaurelSessionStore"
+        s["LAUREL_SESSION_TABLE"] = "laurel_sessions"
     return s
 
 

@@ -81,9 +81,13 @@ def setup(msg: dict) -> dict:
     state["workdir"] = msg["workdir"]
     apps = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
     extra = {}
-    if profile.user_model == "custom":
+    if profile.user_model == "custom" or profile.session_store == "custom":
         apps.append("laurelaccounts")
+    if profile.user_model == "custom":
         extra["AUTH_USER_MODEL"] = "laurelaccounts.Member"
+    engine = ENGINE_MODULES[profile.engine]
+    if profile.session_store == "custom":
+        engine = "laurelaccounts.sessions"
     if profile.engine == "file":
         path = os.path.join(msg["workdir"], "sessions")
         os.makedirs(path, exist_ok=True)
@@ -97,7 +101,7 @@ def setup(msg: dict) -> dict:
         MIDDLEWARE=[],
         DATABASES=msg["databases"],
         CACHES=msg["caches"],
-        SESSION_ENGINE=ENGINE_MODULES[profile.engine],
+        SESSION_ENGINE=engine,
         SESSION_COOKIE_NAME=profile.cookie_name,
         SESSION_CACHE_ALIAS=profile.session_cache_alias,
         SESSION_SERIALIZER=profile.serializer,
@@ -194,9 +198,7 @@ def _stored_session_data(session_key: str) -> str:
     if profile.engine == "file":
         with open(_session_file(session_key), encoding="ascii") as f:
             return f.read()
-    from django.contrib.sessions.models import Session
-
-    return Session.objects.get(session_key=session_key).session_data
+    return _session_model().objects.get(session_key=session_key).session_data
 
 
 def _store_session_data(session_key: str, data: str) -> None:
@@ -208,15 +210,22 @@ def _store_session_data(session_key: str, data: str) -> None:
             f.write(data)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         return
-    from django.contrib.sessions.models import Session
-
-    Session.objects.filter(session_key=session_key).update(session_data=data)
+    _session_model().objects.filter(session_key=session_key).update(session_data=data)
     if profile.engine == "cached_db":
         from django.conf import settings
         from django.contrib.sessions.backends.cached_db import KEY_PREFIX
         from django.core.cache import caches
 
         caches[settings.SESSION_CACHE_ALIAS].delete(KEY_PREFIX + session_key)
+
+
+def _session_model():
+    """The session model of the db-backed engine in use (django_session or a custom one)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    return import_module(settings.SESSION_ENGINE).SessionStore.get_model_class()
 
 
 def _session_file(session_key: str) -> str:
@@ -465,7 +474,8 @@ def snapshot(_msg: dict) -> dict:
         cur.execute(f"SELECT * FROM {connection.ops.quote_name(user_table)} ORDER BY id")
         snap["users"] = [[str(v) for v in row] for row in cur.fetchall()]
         if profile.engine in ("db", "cached_db"):
-            cur.execute("SELECT session_key, session_data, expire_date FROM django_session "
+            table = connection.ops.quote_name(_session_model()._meta.db_table)
+            cur.execute(f"SELECT session_key, session_data, expire_date FROM {table} "
                         "ORDER BY session_key")
             snap["sessions"] = [[str(v) for v in row] for row in cur.fetchall()]
     if profile.cache is not None:

@@ -1,11 +1,17 @@
-"""Member: a custom AbstractBaseUser with a bigint pk and its own table, laurel_members.
+"""Models of the djangoauth compat suite's custom app.
+
+Member: a custom AbstractBaseUser with a bigint pk and its own table, laurel_members.
 
 laurel must read users from this table (LAUREL_USER_TABLE) instead of auth_user, with the same
 columns Django's get_user relies on: id, password, is_active, plus the fields laurel reports
 (username, is_staff, is_superuser).
+
+LaurelSession: a custom session model for a SessionStore subclass with its own class name (which
+changes Django's signing salt) and its own table.
 """
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 
 
@@ -36,3 +42,20 @@ class Member(AbstractBaseUser):
     class Meta:
         app_label = "laurelaccounts"
         db_table = "laurel_members"
+
+
+class LaurelSession(AbstractBaseSession):
+    """A custom session model, as in Django's "Extending database-backed session engines":
+    its own table (laurel_sessions) and an extra column. Used with sessions.LaurelSessionStore."""
+
+    account_id = models.IntegerField(null=True, db_index=True)
+
+    @classmethod
+    def get_session_store_class(cls):
+        from laurelaccounts.sessions import LaurelSessionStore
+
+        return LaurelSessionStore
+
+    class Meta:
+        app_label = "laurelaccounts"
+        db_table = "laurel_sessions"
