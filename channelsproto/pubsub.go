@@ -54,6 +54,9 @@ type PubSubLayer struct {
 	log      *slog.Logger
 	disp     Dispatcher
 	id       string // 32 hex, names the Redis connections
+	// idle is how long a reader waits for traffic before it PINGs, and
+	// then for the PONG; psReceiveTimeout except in tests.
+	idle time.Duration
 
 	ctx       context.Context // cancelled by Close; owns the readers
 	cancel    context.CancelFunc
@@ -116,6 +119,7 @@ func NewPubSub(cfg Config, opts ...Option) (*PubSubLayer, error) {
 		log:      scratch.log,
 		disp:     scratch.disp,
 		id:       uuid4Hex(),
+		idle:     psReceiveTimeout,
 		channels: make(map[string]*localQueue),
 		groups:   make(map[string][]string),
 	}

@@ -547,3 +547,39 @@ func TestPubSubConcurrentMembership(t *testing.T) {
 		t.Fatalf("deliveries %+v", d)
 	}
 }
+
+// TestPubSubSilentConnection pauses Redis (CLIENT PAUSE) so the idle reader's
+// PING gets no PONG in time: the connection counts as dead, and the reader
+// resubscribes once Redis answers again.
+func TestPubSubSilentConnection(t *testing.T) {
+	t.Parallel()
+	url := startRedis(t) // CLIENT PAUSE would stall the shared server
+	ctx := testCtx(t)
+	rec := newRecorder()
+	logs := &logBuffer{}
+	l, err := NewPubSub(Config{Hosts: []Host{{URL: url}}}, WithDispatcher(rec), WithLogger(logs.logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.idle = 200 * time.Millisecond
+	t.Cleanup(func() { _ = l.Close() })
+	ch := l.NewChannel()
+	if err := l.GroupAdd(ctx, "g", ch); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawClient(t, url)
+	if err := raw.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "silent connection detected", func() bool { return l.Stats().ReaderErrors >= 1 })
+	if !strings.Contains(logs.String(), "no PONG") {
+		t.Fatalf("error is not the missing PONG:\n%s", logs)
+	}
+	eventually(t, "resubscribed after the pause", func() bool { return numSub(t, raw, "asgi__group__g") == 1 })
+	if err := l.GroupSend(ctx, "g", Map{{Key: "type", Value: "after.pause"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.waitN(t, 1)[0]; d.Message.String("type") != "after.pause" {
+		t.Fatalf("delivery %+v", d)
+	}
+}

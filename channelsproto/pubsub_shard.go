@@ -234,7 +234,7 @@ func (s *psShard) run(ctx context.Context) {
 			log.InfoContext(ctx, "pubsub reconnected and resubscribed", slog.Int("channels", n))
 			continue
 		}
-		v, err := ps.ReceiveTimeout(ctx, psReceiveTimeout)
+		v, err := ps.ReceiveTimeout(ctx, l.idle)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
