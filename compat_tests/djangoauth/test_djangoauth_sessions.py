@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from djangoauth_cases import CASES_BY_NAME, PROFILES_BY_NAME, active_profiles, cases_for
+from djangoauth_harness import authcheck, laurel_settings, write_settings
 
 USER_FIELDS = ("user_id", "username", "is_staff", "is_superuser")
 REASONS = {"ok", "no_cookie", "bad_signature", "expired", "no_session", "no_user", "inactive",
@@ -93,3 +94,23 @@ def test_channels_auth_differs_from_django_only_on_key_fallbacks(djangoauth_run)
     assert differ == ["rotated_with_fallback"], {n: (run.django[n], run.channels[n]) for n in differ}
     assert run.django["rotated_with_fallback"]["authenticated"] is True
     assert run.channels["rotated_with_fallback"]["authenticated"] is False
+
+
+def test_comparison_sees_a_settings_change(djangoauth_run, authcheck_binary):
+    """Guards the harness itself: laurel given the rotated settings minus the old key must stop
+    authenticating the rotated_with_fallback cookie that Django accepts, i.e. laurel's verdicts
+    really depend on the settings.json the suite writes, and a wrong verdict would be caught."""
+    run = djangoauth_run("signed_cookies")
+    if run.laurel_error:
+        pytest.fail(f"authcheck did not run: {run.laurel_error}")
+    assert run.django["rotated_with_fallback"]["authenticated"] is True
+    settings = laurel_settings(PROFILES_BY_NAME["signed_cookies"], run.settings["rotated"])
+    settings["SECRET_KEY_FALLBACKS"] = []
+    path = write_settings(settings, run.workdir, "rotated-without-old-key")
+    proc = authcheck(authcheck_binary(), path, run.workdir, "rotated-without-old-key")
+    try:
+        got = proc.ask({"cookie": run.cases["rotated_with_fallback"]["cookie"]})
+    finally:
+        proc.close()
+    assert got["authenticated"] is False, got
+    assert got["reason"] == "bad_signature", got
