@@ -14,6 +14,15 @@ type Layer interface {
 	GroupDiscard(ctx context.Context, group, channel string) error
 }
 
+// ChannelReleaser is implemented by layers that hold resources per channel
+// (*channelsproto.PubSubLayer keeps each channel SUBSCRIBEd). When a socket
+// ends, after leaving its groups, the Server calls ReleaseChannel with its
+// channel name, as Channels does implicitly when it cancels a finished
+// consumer's receive().
+type ChannelReleaser interface {
+	ReleaseChannel(ctx context.Context, channel string) error
+}
+
 // Authenticator decides who a handshake belongs to from its Cookie header.
 // cmd/laurel adapts *djangoauth.Authenticator to it. Implementations must be
 // safe for concurrent use and must not block longer than ctx allows.

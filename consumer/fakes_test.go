@@ -19,10 +19,25 @@ type fakeLayer struct {
 	n      atomic.Int64
 	groups map[string]map[string]bool
 	fail   atomic.Bool
-	srv    *Server
+	srv      *Server
+	released []string
 }
 
 func newFakeLayer() *fakeLayer { return &fakeLayer{groups: map[string]map[string]bool{}} }
+
+// ReleaseChannel records released channels (ChannelReleaser).
+func (l *fakeLayer) ReleaseChannel(_ context.Context, channel string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.released = append(l.released, channel)
+	return nil
+}
+
+func (l *fakeLayer) releasedChannels() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.released...)
+}
 
 func (l *fakeLayer) NewChannel() string {
 	return fmt.Sprintf("specific.test!%d", l.n.Add(1))

@@ -68,7 +68,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := sock.joinConnectGroups(ctx); err != nil {
-		sock.discardAll()
+		sock.release()
 		s.unregister(sock)
 		s.refuse(w, r, refused503, "unavailable", "layer_unavailable")
 		log.Error("handshake refused: channel layer unavailable", slog.Any("err", err))
@@ -77,7 +77,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrade.Upgrade(w, r, nil)
 	if err != nil {
 		// Upgrade has already answered the client.
-		sock.discardAll()
+		sock.release()
 		s.unregister(sock)
 		s.m.handshakes.WithLabelValues("error", "upgrade").Inc()
 		hook(s.cfg.Hooks.Rejected, client, path)

@@ -286,9 +286,13 @@ func TestConnectJoinsUserGroupAndDisconnectLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "task_abc-1 left", func() bool { return len(e.layer.members("task_abc-1")) == 0 })
+	ch := e.layer.members("user_7")[0]
 	_ = c.Close()
 	eventually(t, "every group left", func() bool { return len(e.layer.groupNames()) == 0 })
 	eventually(t, "socket unregistered", func() bool { return e.srv.OpenSockets() == 0 })
+	if r := e.layer.releasedChannels(); len(r) != 1 || r[0] != ch {
+		t.Fatalf("released %v, want [%s]", r, ch)
+	}
 }
 
 func TestErrorFrames(t *testing.T) {

@@ -114,6 +114,19 @@ func (sk *socket) joinConnectGroups(ctx context.Context) error {
 	return nil
 }
 
+// release leaves every group and, when the layer holds per-channel
+// resources, releases the socket's channel.
+func (sk *socket) release() {
+	sk.discardAll()
+	if r, ok := sk.srv.cfg.Layer.(ChannelReleaser); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
+		if err := r.ReleaseChannel(ctx, sk.channel); err != nil {
+			sk.log.Warn("releasing channel failed", slog.Any("err", err))
+		}
+		cancel()
+	}
+}
+
 // discardAll removes the socket from every group it joined, each call bounded
 // by the handshake timeout.
 func (sk *socket) discardAll() {
@@ -198,7 +211,7 @@ func (sk *socket) run(conn *websocket.Conn) {
 	close(sk.done)
 	wg.Wait()
 	_ = conn.Close()
-	sk.discardAll()
+	sk.release()
 	s.unregister(sk)
 	sk.log.Debug("socket closed")
 }

@@ -454,4 +454,17 @@ func TestServePubSubLayer(t *testing.T) {
 	if got := readText(t, c); got != `{"type": "user_notification", "unread": 3}` {
 		t.Fatalf("frame %s", got)
 	}
+	subscribed := func() int {
+		chs, err := r.redis.PubSubChannels(context.Background(), r.prefix+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(chs)
+	}
+	if subscribed() == 0 {
+		t.Fatal("no channel subscribed while the socket is open")
+	}
+	// A closed socket leaves its group and releases its channel.
+	_ = c.Close()
+	eventually(t, "pub/sub channels released", func() bool { return subscribed() == 0 })
 }
