@@ -15,10 +15,10 @@ import (
 // fakeLayer is an in-memory Layer: groups of local channels, delivering
 // group sends through Server.Deliver as the real layer's dispatcher does.
 type fakeLayer struct {
-	mu     sync.Mutex
-	n      atomic.Int64
-	groups map[string]map[string]bool
-	fail   atomic.Bool
+	mu       sync.Mutex
+	n        atomic.Int64
+	groups   map[string]map[string]bool
+	fail     atomic.Bool
 	srv      *Server
 	released []string
 }
