@@ -48,7 +48,7 @@ func runDev(ctx context.Context, args []string, io stdio) error {
 		fs.IntVar(&verbosity, n, 1, "0 warnings only, 1 info and the access log, 2 debug")
 	}
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

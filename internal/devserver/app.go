@@ -192,11 +192,12 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "database error", http.StatusInternalServerError)
 		return
 	}
-	// The cookie Django's SessionMiddleware sets with its default settings.
-	http.SetCookie(w, &http.Cookie{
+	// The cookie Django's SessionMiddleware sets with its default settings
+	// (SESSION_COOKIE_SECURE = False), made Secure when the page is HTTPS.
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // plain-HTTP dev server: Secure only over HTTPS
 		Name: a.cfg.CookieName, Value: key, Path: "/",
 		MaxAge: int(a.cfg.SessionAge / time.Second), Expires: time.Now().Add(a.cfg.SessionAge).UTC(),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(r),
 	})
 	a.log.Info("signed in", slog.String("username", u.Username), slog.Int64("user_id", u.ID))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -208,9 +209,15 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 			a.log.Error("sign out", slog.Any("err", err))
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: a.cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: a.cfg.CookieName, Value: "", Path: "/", MaxAge: -1, //nolint:gosec // as above
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: isHTTPS(r)})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// isHTTPS reports whether the browser reached the page over HTTPS, directly
+// or through laurel (X-Forwarded-Proto).
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // newTaskID returns a random UUID4 string, the form of a Celery task id.

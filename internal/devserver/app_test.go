@@ -43,7 +43,16 @@ func newAppFixture(t *testing.T) *appFixture {
 	return &appFixture{srv: srv, rec: rec, c: c}
 }
 
-func (f *appFixture) do(t *testing.T, method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+// reply is a response whose body was read and closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (r reply) Cookies() []*http.Cookie { return r.cookies }
+
+func (f *appFixture) do(t *testing.T, method, path string, form url.Values, header map[string]string) (reply, string) {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -65,7 +74,7 @@ func (f *appFixture) do(t *testing.T, method, path string, form url.Values, head
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
+	return reply{StatusCode: res.StatusCode, Header: res.Header, cookies: res.Cookies()}, string(b)
 }
 
 func TestAppSignInAndStartTask(t *testing.T) {

@@ -70,7 +70,7 @@ func probeRedis(ctx context.Context, addr string) (bool, error) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
-		return false, fmt.Errorf("%w (%s: %v)", ErrPortTaken, addr, err)
+		return false, fmt.Errorf("%w (%s: %w)", ErrPortTaken, addr, err)
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	switch {
