@@ -38,7 +38,7 @@ from .client import USERS  # noqa: E402
 
 # The switch: servers every scenario runs against. Add "laurel" once `go build ./cmd/laurel` works
 # and the handshake scenarios pass against it.
-TARGETS = ["daphne"]
+TARGETS = ["daphne", "laurel"]
 if os.environ.get("LAUREL_E2E_TARGETS"):
     TARGETS = os.environ["LAUREL_E2E_TARGETS"].split(",")
 
