@@ -14,7 +14,13 @@ type metrics struct {
 	errorFrames   *prometheus.CounterVec
 	closes        *prometheus.CounterVec
 	clientActions *prometheus.CounterVec
+
+	// drop holds the drops counter of each reason, resolved once so that
+	// the delivery path does no label lookup.
+	drop map[string]prometheus.Counter
 }
+
+func (m *metrics) dropped(reason string) prometheus.Counter { return m.drop[reason] }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -48,6 +54,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		clientActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "laurel_client_actions_total", Help: "Client actions handled, by result (ok, error).",
 		}, []string{"result"}),
+	}
+	m.drop = map[string]prometheus.Counter{}
+	for _, r := range []string{DropNoType, DropMalformedType, DropNotForwarded, DropNoSocket, DropQueueFull, DropEncode} {
+		m.drop[r] = m.drops.WithLabelValues(r)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.socketsOpen, m.handshakes, m.fromLayer, m.delivered,

@@ -118,11 +118,11 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 	s.m.fromLayer.Inc()
 	typ := msg.String("type")
 	if typ == "" {
-		s.m.drops.WithLabelValues(DropNoType).Add(float64(len(channels)))
+		s.m.dropped(DropNoType).Add(float64(len(channels)))
 		return
 	}
 	if strings.HasPrefix(typ, "_") || strings.HasPrefix(typ, ".") {
-		s.m.drops.WithLabelValues(DropMalformedType).Add(float64(len(channels)))
+		s.m.dropped(DropMalformedType).Add(float64(len(channels)))
 		return
 	}
 	var (
@@ -134,11 +134,11 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 	for _, ch := range channels {
 		sock := s.sockets[ch]
 		if sock == nil {
-			s.m.drops.WithLabelValues(DropNoSocket).Inc()
+			s.m.dropped(DropNoSocket).Inc()
 			continue
 		}
 		if !sock.route.forwards(typ) {
-			s.m.drops.WithLabelValues(DropNotForwarded).Inc()
+			s.m.dropped(DropNotForwarded).Inc()
 			continue
 		}
 		if out == nil && !failed {
@@ -152,7 +152,7 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 			}
 		}
 		if failed {
-			s.m.drops.WithLabelValues(DropEncode).Inc()
+			s.m.dropped(DropEncode).Inc()
 			continue
 		}
 		sock.enqueue(out)

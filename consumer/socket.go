@@ -152,7 +152,7 @@ func (sk *socket) enqueue(f *outFrame) {
 	select {
 	case sk.queue <- f:
 	default:
-		sk.srv.m.drops.WithLabelValues(DropQueueFull).Inc()
+		sk.srv.m.dropped(DropQueueFull).Inc()
 		sk.requestClose(CloseSlowConsumer, "slow consumer")
 	}
 }
