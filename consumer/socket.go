@@ -245,7 +245,7 @@ func (sk *socket) writeLoop(conn *websocket.Conn) {
 		// do not all refresh in the same instant.
 		period := s.cfg.GroupRefreshInterval
 		if j := int64(period / 10); j > 0 {
-			period -= time.Duration(rand.Int64N(j))
+			period -= time.Duration(rand.Int64N(j)) //nolint:gosec // jitter, not a secret
 		}
 		t := time.NewTicker(period)
 		defer t.Stop()
