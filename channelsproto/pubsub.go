@@ -43,6 +43,12 @@ const groupChannelInfix = "__group__"
 // Stats().ReaderErrors). Python 4.x relies on redis-py to do the same, and
 // its on_disconnect/on_reconnect options are accepted but do nothing.
 //
+// With WithDispatcher, each Redis message is decoded once and dispatched once
+// with the local channels it is for (the named channel, or every local member
+// of the group), on the reader goroutine of its shard: Dispatch must not
+// block, and must not call GroupAdd or Receive, which wait for a subscription
+// confirmation that only that reader can deliver.
+//
 // All methods are safe for concurrent use.
 type PubSubLayer struct {
 	prefix   string
