@@ -125,6 +125,12 @@ func startApp(t *testing.T, extra string, environ ...string) (*running, string) 
 
 func startAppWith(t *testing.T, backend, extra string, environ ...string) (*running, string) {
 	t.Helper()
+	return startAppListen(t, backend, extra, nil, environ...)
+}
+
+// startAppListen is startAppWith with listening flags (nil: a free TCP port).
+func startAppListen(t *testing.T, backend, extra string, listenArgs []string, environ ...string) (*running, string) {
+	t.Helper()
 	rurl := redisURL(t)
 	dbPath, key := djangoDB(t)
 	prefix := "laureltest" + randHex(t, 4)
@@ -148,14 +154,13 @@ access_log = "off"
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addr := ""
+	if listenArgs == nil {
+		addr = freeAddr(t)
+		host, port, _ := net.SplitHostPort(addr)
+		listenArgs = []string{"-b", host, "-p", port}
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	host, port, _ := net.SplitHostPort(addr)
-	f, err := parseServeFlags([]string{"-b", host, "-p", port, "-v", "0"}, io.Discard)
+	f, err := parseServeFlags(append(listenArgs, "-v", "0"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +182,20 @@ access_log = "off"
 		}
 		_ = r.redis.Close()
 	})
-	waitHTTP(t, "http://"+addr+"/readyz")
+	if addr != "" {
+		waitHTTP(t, "http://"+addr+"/readyz")
+	}
 	return r, key
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
 }
 
 // get fetches url (with Host header host when set) and returns the status
@@ -467,4 +484,49 @@ func TestServePubSubLayer(t *testing.T) {
 	// A closed socket leaves its group and releases its channel.
 	_ = c.Close()
 	eventually(t, "pub/sub channels released", func() bool { return subscribed() == 0 })
+}
+
+func TestServeUnixSocketMetricsBindAccessLog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "laurel.sock")
+	metrics := freeAddr(t)
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	_, key := startAppListen(t, "channels_redis.core.RedisChannelLayer", fmt.Sprintf("metrics_bind = %q\n", metrics),
+		[]string{"-u", sock}, "LAUREL_ACCESS_LOG="+logPath)
+	waitHTTP(t, "http://"+metrics+"/readyz")
+
+	dialer := websocket.Dialer{NetDial: func(_, _ string) (net.Conn, error) { return net.Dial("unix", sock) }}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	c, resp, err := dialer.Dial("ws://app.example/ws/tasks/", http.Header{"Origin": {testOrigin}, "Cookie": {"sessionid=" + key}})
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("dial over the unix socket: %v", err)
+	}
+	_ = c.Close()
+
+	// /metrics lives on --metrics-bind only; /healthz on both.
+	if status, body := get(t, "http://"+metrics+"/metrics", ""); status != 200 || !strings.Contains(body, "laurel_handshakes_total") {
+		t.Fatalf("metrics listener: %d", status)
+	}
+	for path, want := range map[string]int{"/metrics": 404, "/healthz": 200} {
+		resp, err := client.Get("http://app.example" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("main listener %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	// Daphne's access log lines.
+	eventually(t, "access log", func() bool {
+		b, _ := os.ReadFile(logPath)
+		s := string(b)
+		return strings.Contains(s, `"WSCONNECTING /ws/tasks/" - -`) && strings.Contains(s, `"WSCONNECT /ws/tasks/" - -`) &&
+			strings.Contains(s, `"WSDISCONNECT /ws/tasks/" - -`) && strings.Contains(s, `"GET /healthz" 200 3`)
+	})
 }
