@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
@@ -45,6 +46,7 @@ var allowedGlobals = map[string]bool{
 	"decimal.Decimal": true, "uuid.UUID": true,
 	"builtins.set": true, "builtins.frozenset": true, "builtins.bytearray": true,
 	"builtins.complex": true, "collections.OrderedDict": true,
+	"__builtin__.set": true, "__builtin__.frozenset": true, "__builtin__.bytearray": true,
 	"copyreg._reconstructor": true, "builtins.object": true,
 	"django.utils.timezone.utc": true, "zoneinfo.ZoneInfo": true,
 	"zoneinfo._common._load_timezone": true,
@@ -176,9 +178,18 @@ func fromSeq(s []any, depth int) (any, error) {
 
 // prescanPickle walks the opcode stream as pickletools.genops does and
 // rejects unknown opcodes and length fields larger than the input, so the
-// decoder never allocates more than the input size.
+// decoder never allocates more than the input size. It also rejects a memo
+// read of an index never stored, where Python raises (gopickle would push
+// None).
 func prescanPickle(d []byte) error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrBadPickle, what) }
+	memo := map[uint64]bool{}
+	get := func(idx uint64) error {
+		if !memo[idx] {
+			return bad("memo index not stored")
+		}
+		return nil
+	}
 	i := 0
 	need := func(n uint64) bool { return uint64(len(d)-i) >= n } //nolint:gosec // 0 <= i <= len(d)
 	for i < len(d) {
@@ -187,11 +198,21 @@ func prescanPickle(d []byte) error {
 		switch op {
 		case '.':
 			return nil
+		case 0x94: // MEMOIZE stores at len(memo)
+			memo[uint64(len(memo))] = true
 		case '(', '0', '1', '2', 'N', 'R', 'a', 'b', 'd', '}', 'e', 'l', ']', 'o', 's', 't', ')', 'u',
-			0x81, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8f, 0x90, 0x91, 0x92, 0x93, 0x94:
+			0x81, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8f, 0x90, 0x91, 0x92, 0x93:
 		case 'K', 'h', 'q', 0x80:
 			if !need(1) {
 				return bad("truncated")
+			}
+			switch op {
+			case 'h':
+				if err := get(uint64(d[i])); err != nil {
+					return err
+				}
+			case 'q':
+				memo[uint64(d[i])] = true
 			}
 			i++
 		case 'M':
@@ -202,6 +223,15 @@ func prescanPickle(d []byte) error {
 		case 'J', 'j', 'r':
 			if !need(4) {
 				return bad("truncated")
+			}
+			idx := uint64(binary.LittleEndian.Uint32(d[i:]))
+			switch op {
+			case 'j':
+				if err := get(idx); err != nil {
+					return err
+				}
+			case 'r':
+				memo[idx] = true
 			}
 			i += 4
 		case 'G':
@@ -258,6 +288,19 @@ func prescanPickle(d []byte) error {
 			j := bytes.IndexByte(d[i:], '\n')
 			if j < 0 {
 				return bad("unterminated line")
+			}
+			if op == 'g' || op == 'p' {
+				idx, err := strconv.ParseUint(string(d[i:i+j]), 10, 63)
+				if err != nil {
+					return bad("bad memo index")
+				}
+				if op == 'g' {
+					if err := get(idx); err != nil {
+						return err
+					}
+				} else {
+					memo[idx] = true
+				}
 			}
 			i += j + 1
 		case 'c', 'i':

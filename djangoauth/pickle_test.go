@@ -158,6 +158,8 @@ func TestDecodePickleRejects(t *testing.T) {
 		"global os":      "80058c026f73948c0673797374656d9493942e",
 		"bad opcode":     "8005ff2e",
 		"short binint":   "80054a01002e",
+		"binget unset":   "8005" + "5d94" + "6805" + "2e",
+		"long_binget":    "8005" + "5d94" + "6a00010000" + "2e",
 	}
 	for name, h := range tests {
 		b, _ := hex.DecodeString(h)
