@@ -1,7 +1,12 @@
 package consumer
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,6 +76,62 @@ func BenchmarkDeliverFanout(b *testing.B) {
 			}
 			b.StopTimer()
 			close(stop)
+			wg.Wait()
+		})
+	}
+}
+
+// BenchmarkFanoutSockets measures one event delivered to n real WebSocket
+// clients over loopback TCP, until every client has read it.
+func BenchmarkFanoutSockets(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			layer := newFakeLayer()
+			auth := &fakeAuth{verdicts: map[string]Verdict{"c": {Authenticated: true, UserID: "1"}}}
+			srv, err := New(Config{Layer: layer, Authenticator: auth, QueueSize: 1024, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			defer func() { _ = srv.Shutdown(context.Background()) }()
+			url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws/tasks/"
+			got := make(chan struct{}, n)
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				c, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Cookie": {"c"}})
+				if resp != nil {
+					_ = resp.Body.Close()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { _ = c.Close() }()
+					for {
+						if _, _, err := c.ReadMessage(); err != nil {
+							return
+						}
+						got <- struct{}{}
+					}
+				}()
+			}
+			channels := layer.members("user_1")
+			if len(channels) != n {
+				b.Fatalf("%d members", len(channels))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				srv.Deliver(channels, benchEvent, time.Now())
+				for i := 0; i < n; i++ {
+					<-got
+				}
+			}
+			b.StopTimer()
+			_ = srv.Shutdown(context.Background())
 			wg.Wait()
 		})
 	}
