@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .helpers import browser, differential, frame, members, open_tracked, subscribe, unique, wait_until
 
 
@@ -83,3 +85,23 @@ def test_two_sockets_of_one_user(request, target, transcripts):
         return f1 + f2 + [task1.replace(task_id, "<TASK>"), marker2]
 
     differential(request, transcripts, "two-sockets", target, run)
+
+
+def test_idle_socket_survives_and_still_receives(request, target, transcripts):
+    """A socket idle for 7 s (longer than channels_redis' 5 s BZPOPMIN block) stays open and receives.
+
+    Guards the redis-py 8 socket_timeout problem (django/channels_redis#422, docs/compat-e2e.md): with
+    DJANGO_REDIS_SOCKET_TIMEOUT=default, Daphne closes such a socket with 1011.
+    """
+
+    def run(t):
+        b = browser(t)
+        s, channel = open_tracked(t.stack, b)
+        with s:
+            time.sleep(7)
+            t.stack.manage("send_user_events", "--channel", channel)
+            got = s.recv()
+        assert got == frame({"type": "user.message", "text": "direct to your socket", "seq": 0})
+        return [got]
+
+    differential(request, transcripts, "idle", target, run)
