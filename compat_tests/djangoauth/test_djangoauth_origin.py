@@ -72,12 +72,40 @@ ORIGIN_CASES = [
 
 IDS = [c[0] for c in ORIGIN_CASES]
 
+# The production path: laurel takes ALLOWED_HOSTS and DEBUG from settings.json (the request line
+# carries only the Origin values). settings group -> (ALLOWED_HOSTS, DEBUG, [(origins, want)]).
+SETTINGS_GROUPS = {
+    "hosts": ([".example.com", "https://app.example.org"], False, [
+        (["https://example.com"], True),
+        (["https://chat.example.com:8443"], True),
+        (["https://app.example.org"], True),
+        (["http://app.example.org"], False),
+        (["https://evil.org"], False),
+        ([], False),
+    ]),
+    "debug": ([], True, [
+        (["http://localhost:8000"], True),
+        (["http://[::1]"], True),
+        (["https://example.com"], False),
+    ]),
+    "star": (["*"], False, [
+        ([], True),
+        (["null"], True),
+    ]),
+}
+SETTINGS_CASES = [(f"settings_{g}_{i}", g, origins, want)
+                  for g, (_, _, items) in SETTINGS_GROUPS.items()
+                  for i, (origins, want) in enumerate(items)]
+SETTINGS_IDS = [c[0] for c in SETTINGS_CASES]
+
 
 @pytest.fixture(scope="module")
 def origin_results(tmp_path_factory, authcheck_binary):
     workdir = str(tmp_path_factory.mktemp("djangoauth-origin"))
     cases = [{"name": n, "origin": o, "allowed_hosts": h, "debug": d}
              for n, o, h, d, _ in ORIGIN_CASES]
+    cases += [{"name": n, "origin": o, "allowed_hosts": SETTINGS_GROUPS[g][0],
+               "debug": SETTINGS_GROUPS[g][1]} for n, g, o, _ in SETTINGS_CASES]
     out = subprocess.run([sys.executable, ORIGIN_HELPER], input=json.dumps(
         {"workdir": workdir, "cases": cases}), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-4000:]
@@ -89,12 +117,20 @@ def origin_results(tmp_path_factory, authcheck_binary):
         proc = authcheck(authcheck_binary(), write_settings(settings, workdir, "origin"),
                          workdir, "origin")
         try:
-            for c in cases:
-                laurel[c["name"]] = proc.ask(
-                    {"origin": c["origin"], "allowed_hosts": c["allowed_hosts"],
-                     "debug": c["debug"]})
+            for n, o, h, d, _ in ORIGIN_CASES:
+                laurel[n] = proc.ask({"origin": o, "allowed_hosts": h, "debug": d})
         finally:
             proc.close()
+        for group, (hosts, debug, _) in SETTINGS_GROUPS.items():
+            gs = dict(settings, ALLOWED_HOSTS=hosts, DEBUG=debug)
+            proc = authcheck(authcheck_binary(), write_settings(gs, workdir, f"origin-{group}"),
+                             workdir, f"origin-{group}")
+            try:
+                for n, g, o, _ in SETTINGS_CASES:
+                    if g == group:
+                        laurel[n] = proc.ask({"origin": o})
+            finally:
+                proc.close()
     except Exception as e:  # noqa: BLE001 - every laurel comparison fails with it
         laurel_error = f"{type(e).__name__}: {e}"
     return channels, laurel, laurel_error
@@ -122,3 +158,21 @@ def test_laurel_origin_matches_channels(origin_results, case):
     assert set(got) >= {"origin_allowed"}, f"malformed reply {got!r}"
     assert got["origin_allowed"] is channels["results"][name]["allowed"], (
         f"laurel {got!r}, Channels {channels['results'][name]!r}")
+
+
+@pytest.mark.parametrize("case", SETTINGS_CASES, ids=SETTINGS_IDS)
+def test_channels_decides_as_constructed_settings(origin_results, case):
+    name, _, _, want = case
+    got = origin_results[0]["results"][name]
+    assert got["allowed"] is want, got
+
+
+@pytest.mark.parametrize("case", SETTINGS_CASES, ids=SETTINGS_IDS)
+def test_laurel_origin_from_settings_matches_channels(origin_results, case):
+    """ALLOWED_HOSTS and DEBUG read from settings.json, as laurel does in production."""
+    channels, laurel, laurel_error = origin_results
+    if laurel_error:
+        pytest.fail(f"authcheck did not run: {laurel_error}")
+    name = case[0]
+    assert laurel[name].get("origin_allowed") is channels["results"][name]["allowed"], (
+        f"laurel {laurel[name]!r}, Channels {channels['results'][name]!r}")
