@@ -186,16 +186,12 @@ def test_unsubscribe_last_member_unsubscribes_laurel(ps_targets):
         assert json.loads(s.recv(timeout=15)) == {"type": "user_message", "text": "direct to your socket", "seq": 0}
 
 
-@pytest.mark.parametrize("server", [
-    "daphne",
-    pytest.param("laurel", marks=pytest.mark.xfail(
-        strict=True, reason="consumer does not call PubSubLayer.ReleaseChannel when a socket ends")),
-])
+@pytest.mark.parametrize("server", ["daphne", "laurel"])
 def test_closed_socket_unsubscribes_its_channel(ps_targets, server):
     """Daphne: Channels cancels the consumer's receive() on disconnect and channels_redis
-    unsubscribes the channel. laurel: the consumer package does not yet call
-    PubSubLayer.ReleaseChannel when a socket ends, so the channel stays subscribed until laurel
-    stops (a known gap, docs/pubsub.md); strict xfail so the fix is noticed."""
+    unsubscribes the channel. laurel: the consumer calls PubSubLayer.ReleaseChannel when a
+    socket ends (consumer.ChannelReleaser), which unsubscribes it, so closed sockets leave no
+    subscription behind on either server."""
     t = ps_targets[server]
     stack = t.stack
     s, channel = open_pubsub(stack, browser(t))
