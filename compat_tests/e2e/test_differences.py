@@ -19,13 +19,14 @@ import pytest
 
 from .helpers import browser, frame, open_tracked
 
+# name → (what the client sends, laurel's documented error code: consumer/codes.go, docs/configuration.md)
 BAD_INPUT = {
-    "not-json": "this is not json",
-    "json-array": "[1, 2, 3]",
-    "missing-task-id": json.dumps({"action": "subscribe"}),
-    "invalid-group-name": json.dumps({"action": "subscribe", "task_id": "has spaces and ünïcode"}),
-    "too-long-task-id": json.dumps({"action": "subscribe", "task_id": "x" * 200}),
-    "binary": b"\x00\x01binary",
+    "not-json": ("this is not json", "invalid_json"),
+    "json-array": ("[1, 2, 3]", "invalid_message"),
+    "missing-task-id": (json.dumps({"action": "subscribe"}), "invalid_task_id"),
+    "invalid-group-name": (json.dumps({"action": "subscribe", "task_id": "has spaces and ünïcode"}), "invalid_task_id"),
+    "too-long-task-id": (json.dumps({"action": "subscribe", "task_id": "x" * 200}), "invalid_task_id"),
+    "binary": (b"\x00\x01binary", "binary_not_supported"),
 }
 
 DIRECT = frame({"type": "user.message", "text": "direct to your socket", "seq": 0})
@@ -50,14 +51,14 @@ def test_d1_bad_client_input(target, name):
     t = target
     s, channel = open_tracked(t.stack, browser(t))
     with s:
-        data = BAD_INPUT[name]
+        data, code = BAD_INPUT[name]
         s.ws.send(data)
         if t.name == "daphne":
             closed = s.wait_closed()
             assert closed.code == 1011, closed
             assert s.frames == []
         else:
-            _assert_error_frame(s.recv())
+            assert _assert_error_frame(s.recv())["error"] == code
             _still_open(t, s, channel)
 
 
@@ -67,7 +68,7 @@ def test_d2_unknown_action(target):
     with s:
         s.send_json({"action": "dance", "task_id": "1"})
         if t.name == "laurel":
-            _assert_error_frame(s.recv())
+            assert _assert_error_frame(s.recv())["error"] == "unknown_action"
         _still_open(t, s, channel)  # daphne: nothing came before the direct message
 
 
