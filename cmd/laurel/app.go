@@ -71,7 +71,7 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	switch dest := a.cfg.AccessLog; dest {
-	case "":
+	case "", "off":
 	case "-":
 		a.access = accesslog.New(io.stdout)
 	default:
