@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/laurel-server/laurel/internal/bench"
+)
+
+type compareFlags struct {
+	scenarios  string
+	servers    string
+	root       string
+	laurelBin  string
+	duration   time.Duration
+	rate       float64
+	count      int
+	stormN     int
+	stormConc  int
+	manyDur    time.Duration
+	publishers int
+	idleRest   time.Duration
+	perProc    int
+	jsonOut    string
+	doc        string
+	png        string
+}
+
+func runCompare(ctx context.Context, args []string) error {
+	var f compareFlags
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.StringVar(&f.scenarios, "scenarios", "fanout-1k,throughput-1k,storm-sqlite,storm-postgres",
+		"comma list: fanout-<N>, throughput-<N>, throughput-go-<N>, many-<N>, storm-sqlite, storm-postgres, idle-<N> (N like 1k, 10k)")
+	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
+	fs.StringVar(&f.root, "root", ".", "repository root")
+	fs.StringVar(&f.laurelBin, "laurel-bin", "", "laurel binary (default: go build ./cmd/laurel into a temp dir)")
+	fs.DurationVar(&f.duration, "duration", 30*time.Second, "fan-out publishing time")
+	fs.Float64Var(&f.rate, "rate", 20, "fan-out messages per second")
+	fs.IntVar(&f.count, "count", 200, "throughput: back-to-back group_send calls")
+	fs.IntVar(&f.stormN, "storm-n", 1000, "connect storm: sockets, each with its own session")
+	fs.IntVar(&f.stormConc, "storm-concurrency", 200, "connect storm: handshakes in flight per client process")
+	fs.DurationVar(&f.manyDur, "many-duration", 20*time.Second, "many groups: publishing time")
+	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
+	fs.DurationVar(&f.idleRest, "idle-rest", 10*time.Second, "idle: time at rest measured")
+	fs.IntVar(&f.perProc, "per-proc", 15000, "sockets per client process")
+	fs.StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
+	fs.StringVar(&f.doc, "doc", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
+	fs.StringVar(&f.png, "png", "", "write the bar chart to this PNG file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	root, err := filepath.Abs(f.root)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if f.laurelBin == "" {
+		dir, err := os.MkdirTemp("", "laurel-bench-bin-")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		f.laurelBin = filepath.Join(dir, "laurel")
+		build := exec.CommandContext(ctx, "go", "build", "-o", f.laurelBin, "./cmd/laurel")
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/laurel: %w", err)
+		}
+	}
+	servers := strings.Split(f.servers, ",")
+	var pairs []bench.Pair
+	var results []bench.Result
+	stacks := map[string]*bench.Stack{}
+	defer func() {
+		for _, s := range stacks {
+			_ = s.Close()
+		}
+	}()
+	stackFor := func(db string) (*bench.Stack, error) {
+		if s := stacks[db]; s != nil {
+			return s, nil
+		}
+		log.Info("starting stack", "db", db)
+		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
+			Users: 1, Sessions: max(f.stormN, 1)})
+		if err != nil {
+			return nil, err
+		}
+		stacks[db] = s
+		return s, nil
+	}
+	for _, sc := range strings.Split(f.scenarios, ",") {
+		db := "sqlite"
+		if sc == "storm-postgres" {
+			db = "postgres"
+		}
+		st, err := stackFor(db)
+		if err != nil {
+			return err
+		}
+		r := &bench.Runner{Stack: st, Exe: exe, Root: root, PerProc: f.perProc, Log: log}
+		p := bench.Pair{Scenario: sc}
+		for _, name := range servers {
+			srv := st.Daphne
+			if name == "laurel" {
+				srv = st.Laurel
+			}
+			if srv == nil {
+				return fmt.Errorf("unknown server %q", name)
+			}
+			log.Info("scenario", "name", sc, "server", name)
+			res, err := runScenario(ctx, r, srv, sc, f)
+			if err != nil {
+				res = bench.Result{Scenario: sc, Server: name, Values: map[string]float64{}, Note: "failed: " + err.Error()}
+				log.Error("scenario failed", "name", sc, "server", name, "err", err)
+			}
+			log.Info("result", "name", sc, "server", name, "values", res.Values, "note", res.Note)
+			results = append(results, res)
+			if name == "laurel" {
+				p.Laurel = &results[len(results)-1]
+			} else {
+				p.Daphne = &results[len(results)-1]
+			}
+		}
+		pairs = append(pairs, p)
+		if db == "postgres" {
+			_ = st.Close()
+			delete(stacks, db)
+		}
+	}
+	// results may have been reallocated: rebind pairs.
+	pairs = rebind(pairs, results)
+	if err := bench.WriteTable(os.Stdout, pairs); err != nil {
+		return err
+	}
+	if f.jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(f.jsonOut, b, 0o644); err != nil { //nolint:gosec // a report file
+			return err
+		}
+	}
+	if f.png != "" {
+		if err := bench.WriteChartFile(f.png, pairs); err != nil {
+			return err
+		}
+	}
+	if f.doc != "" {
+		if err := bench.UpdateDoc(f.doc, pairs, strings.Join(os.Args[1:], " ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rebind(pairs []bench.Pair, results []bench.Result) []bench.Pair {
+	out := make([]bench.Pair, len(pairs))
+	for i, p := range pairs {
+		out[i].Scenario = p.Scenario
+		for j := range results {
+			r := &results[j]
+			if r.Scenario != p.Scenario {
+				continue
+			}
+			if r.Server == "laurel" {
+				out[i].Laurel = r
+			} else {
+				out[i].Daphne = r
+			}
+		}
+	}
+	return out
+}
+
+// size parses "1k", "10k", "500" into a socket count.
+func size(s string) (int, error) {
+	mult := 1
+	if strings.HasSuffix(s, "k") {
+		mult, s = 1000, strings.TrimSuffix(s, "k")
+	}
+	n, err := strconv.Atoi(s)
+	return n * mult, err
+}
+
+func runScenario(ctx context.Context, r *bench.Runner, srv *bench.Server, sc string, f compareFlags) (bench.Result, error) {
+	parts := strings.Split(sc, "-")
+	last := parts[len(parts)-1]
+	switch {
+	case parts[0] == "storm":
+		return r.Storm(ctx, sc, srv, f.stormN, f.stormConc)
+	case parts[0] == "fanout":
+		n, err := size(last)
+		if err != nil {
+			return bench.Result{}, err
+		}
+		return r.Fanout(ctx, sc, srv, n, f.rate, f.duration)
+	case parts[0] == "throughput":
+		n, err := size(last)
+		if err != nil {
+			return bench.Result{}, err
+		}
+		pub := "python"
+		if len(parts) == 3 && parts[1] == "go" {
+			pub = "go"
+		}
+		return r.Throughput(ctx, sc, srv, n, f.count, pub)
+	case parts[0] == "many":
+		n, err := size(last)
+		if err != nil {
+			return bench.Result{}, err
+		}
+		return r.ManyGroups(ctx, sc, srv, n, f.manyDur, f.publishers)
+	case parts[0] == "idle":
+		n, err := size(last)
+		if err != nil {
+			return bench.Result{}, err
+		}
+		return r.Idle(ctx, sc, srv, n, f.idleRest)
+	}
+	return bench.Result{}, fmt.Errorf("unknown scenario %q", sc)
+}

@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ClientConfig configures one client process (laurel-bench clients).
+type ClientConfig struct {
+	// URL is the WebSocket URL, e.g. ws://127.0.0.1:8000/ws/tasks/.
+	URL string
+	// Origin is sent as the Origin header (the server checks it against
+	// ALLOWED_HOSTS).
+	Origin string
+	// Cookies are Cookie header values; socket i uses Cookies[i%len].
+	Cookies []string
+	// N is the number of sockets this process opens.
+	N int
+	// Offset is the global index of this process's first socket (decides
+	// its group in "each" mode).
+	Offset int
+	// Group is the task id every socket subscribes to ("one" mode) when
+	// Each is false; with Each, socket of global index g subscribes to
+	// Group+strconv.Itoa(g). The consumer prefixes "task_".
+	Group string
+	Each  bool
+	// SourceIPs are local addresses sockets bind to, round robin (to use
+	// more than one loopback address's ephemeral ports). Empty means the
+	// kernel's choice.
+	SourceIPs []string
+	// Concurrency bounds simultaneous handshakes. Zero value means 100.
+	Concurrency int
+	// HandshakeTimeout bounds one connect+upgrade. Zero value means 30 s.
+	HandshakeTimeout time.Duration
+	// Progress is the interval between progress lines. Zero value means 500 ms.
+	Progress time.Duration
+}
+
+// Line is one JSON line a client process writes on stdout: "connected"
+// once every socket was attempted, "progress" periodically, "report" at
+// the end.
+type Line struct {
+	Type string `json:"type"`
+	// Received is the number of frames received so far.
+	Received int64 `json:"received"`
+	// Report is set on the final line.
+	Report *ClientReport `json:"report,omitempty"`
+	// Connected and Failed are set from "connected" on.
+	Connected int `json:"connected"`
+	Failed    int `json:"failed"`
+}
+
+// ClientReport is the final account of one client process.
+type ClientReport struct {
+	Attempted  int    `json:"attempted"`
+	Connected  int    `json:"connected"`
+	Failed     int    `json:"failed"`
+	FirstError string `json:"first_error,omitempty"`
+	// ConnectStart and ConnectEnd bracket the connect phase (unix ns).
+	ConnectStart int64 `json:"connect_start"`
+	ConnectEnd   int64 `json:"connect_end"`
+	// Received counts frames carrying a seq; OutOfOrder those whose seq was
+	// not greater than the previous one on the same socket (duplicates or
+	// reordering); Other frames without a seq.
+	Received   int64 `json:"received"`
+	OutOfOrder int64 `json:"out_of_order"`
+	Other      int64 `json:"other"`
+	// ClosedByServer counts sockets the server closed during the run.
+	ClosedByServer int64  `json:"closed_by_server"`
+	CloseError     string `json:"close_error,omitempty"`
+	// FirstRecv and LastRecv are the first and last frame receipt times (unix ns).
+	FirstRecv int64 `json:"first_recv"`
+	LastRecv  int64 `json:"last_recv"`
+	// Latency is publish ("ts" in the event) → receipt; Handshake is
+	// dial → 101 → subscribe sent.
+	Latency   HistSnapshot `json:"latency"`
+	Handshake HistSnapshot `json:"handshake"`
+}
+
+type clientRun struct {
+	cfg        ClientConfig
+	lat, hs    Histogram
+	received   atomic.Int64
+	outOfOrder atomic.Int64
+	other      atomic.Int64
+	closed     atomic.Int64
+	firstRecv  atomic.Int64
+	lastRecv   atomic.Int64
+	mu         sync.Mutex
+	closeErr   string
+	firstErr   string
+	failed     int
+	conns      []*websocket.Conn
+}
+
+// RunClients opens cfg.N sockets, subscribes each, then counts frames and
+// records latencies until ctx is cancelled; then it closes every socket and
+// writes the final report. Lines are written to out as JSON, one per line.
+func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 100
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 30 * time.Second
+	}
+	if cfg.Progress <= 0 {
+		cfg.Progress = 500 * time.Millisecond
+	}
+	if len(cfg.Cookies) == 0 {
+		return fmt.Errorf("bench: no cookies")
+	}
+	enc := json.NewEncoder(out)
+	r := &clientRun{cfg: cfg}
+	rep := &ClientReport{Attempted: cfg.N, ConnectStart: time.Now().UnixNano()}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cfg.Concurrency)
+	for i := range cfg.N {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.connect(ctx, i)
+		}()
+	}
+	wg.Wait()
+	rep.ConnectEnd = time.Now().UnixNano()
+	r.mu.Lock()
+	rep.Connected, rep.Failed, rep.FirstError = len(r.conns), r.failed, r.firstErr
+	conns := r.conns
+	r.mu.Unlock()
+	if err := enc.Encode(Line{Type: "connected", Connected: rep.Connected, Failed: rep.Failed}); err != nil {
+		return err
+	}
+	var readers sync.WaitGroup
+	for _, c := range conns {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			r.read(c)
+		}()
+	}
+	t := time.NewTicker(cfg.Progress)
+	defer t.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-t.C:
+			if err := enc.Encode(Line{Type: "progress", Received: r.received.Load(), Connected: rep.Connected, Failed: rep.Failed}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	readers.Wait()
+	rep.Received, rep.OutOfOrder, rep.Other = r.received.Load(), r.outOfOrder.Load(), r.other.Load()
+	rep.ClosedByServer, rep.CloseError = r.closed.Load(), r.closeErr
+	rep.FirstRecv, rep.LastRecv = r.firstRecv.Load(), r.lastRecv.Load()
+	rep.Latency, rep.Handshake = r.lat.Snapshot(), r.hs.Snapshot()
+	return enc.Encode(Line{Type: "report", Received: rep.Received, Connected: rep.Connected, Failed: rep.Failed, Report: rep})
+}
+
+func (r *clientRun) fail(err error) {
+	r.mu.Lock()
+	r.failed++
+	if r.firstErr == "" {
+		r.firstErr = err.Error()
+	}
+	r.mu.Unlock()
+}
+
+func (r *clientRun) connect(ctx context.Context, i int) {
+	cfg := r.cfg
+	nd := &net.Dialer{Timeout: cfg.HandshakeTimeout}
+	if len(cfg.SourceIPs) > 0 {
+		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.SourceIPs[i%len(cfg.SourceIPs)])}
+	}
+	d := websocket.Dialer{
+		NetDialContext:   nd.DialContext,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   2048,
+		WriteBufferSize:  512,
+	}
+	h := http.Header{}
+	h.Set("Origin", cfg.Origin)
+	h.Set("Cookie", cfg.Cookies[i%len(cfg.Cookies)])
+	start := time.Now()
+	c, resp, err := d.DialContext(ctx, cfg.URL, h)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		r.fail(err)
+		return
+	}
+	g := cfg.Group
+	if cfg.Each {
+		g += strconv.Itoa(cfg.Offset + i)
+	}
+	msg, _ := json.Marshal(map[string]string{"action": "subscribe", "task_id": g})
+	if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+		_ = c.Close()
+		r.fail(err)
+		return
+	}
+	r.hs.Record(time.Since(start))
+	r.mu.Lock()
+	r.conns = append(r.conns, c)
+	r.mu.Unlock()
+}
+
+// read counts c's frames until it fails (closed by us or by the server).
+func (r *clientRun) read(c *websocket.Conn) {
+	last := int64(-1)
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if asCloseError(err, &ce) {
+				r.closed.Add(1)
+				r.mu.Lock()
+				if r.closeErr == "" {
+					r.closeErr = ce.Error()
+				}
+				r.mu.Unlock()
+			}
+			return
+		}
+		now := time.Now().UnixNano()
+		seq, ok1 := intField(data, `"seq":`)
+		ts, ok2 := intField(data, `"ts":`)
+		if !ok1 || !ok2 {
+			r.other.Add(1)
+			continue
+		}
+		r.received.Add(1)
+		r.firstRecv.CompareAndSwap(0, now)
+		r.lastRecv.Store(now)
+		r.lat.Record(time.Duration(now - ts))
+		if seq <= last {
+			r.outOfOrder.Add(1)
+		}
+		last = seq
+	}
+}
+
+// intField finds key in a JSON object's text and parses the integer after
+// it (the consumer's frames are flat; nothing else carries these keys).
+func intField(data []byte, key string) (int64, bool) {
+	i := bytes.Index(data, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	j := i + len(key)
+	for j < len(data) && data[j] == ' ' {
+		j++
+	}
+	k := j
+	for k < len(data) && data[k] >= '0' && data[k] <= '9' {
+		k++
+	}
+	v, err := strconv.ParseInt(string(data[j:k]), 10, 64)
+	return v, err == nil
+}

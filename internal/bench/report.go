@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Headline is one compared figure of a scenario: which metric, and whether
+// lower is better (latency, memory) or higher (rates).
+type Headline struct {
+	Metric      string
+	Label       string
+	LowerBetter bool
+}
+
+// Headlines lists the figures the report compares, per scenario kind (the
+// scenario name's prefix up to the first "-").
+var Headlines = map[string][]Headline{
+	"fanout": {
+		{MetricP50, "p50 latency (ms)", true}, {MetricP99, "p99 latency (ms)", true},
+		{MetricMax, "max latency (ms)", true}, {MetricLost, "frames lost", true},
+		{MetricCPU, "server CPU (%)", true},
+	},
+	"throughput": {{MetricDeliveriesPS, "deliveries/s", false}, {MetricLost, "frames lost", true}},
+	"many":       {{MetricDeliveriesPS, "deliveries/s", false}, {MetricLost, "frames lost", true}},
+	"storm": {
+		{MetricConnectsPS, "connect+auth+subscribe/s", false}, {MetricFailures, "failures", true},
+		{MetricHandshakeP99, "handshake p99 (ms)", true},
+	},
+	"idle": {
+		{MetricRSSPerSocket, "RSS per socket (KB)", true}, {MetricRSS, "server RSS (MB)", true},
+		{MetricCPU, "CPU at rest (%)", true}, {MetricGoroutines, "goroutines", true},
+		{MetricFailures, "sockets not open", true},
+	},
+}
+
+// Kind is the scenario kind of a scenario name ("fanout-1k" → "fanout").
+func Kind(scenario string) string {
+	k, _, _ := strings.Cut(scenario, "-")
+	return k
+}
+
+// Pair is one scenario's results on both servers (either may be nil).
+type Pair struct {
+	Scenario       string
+	Daphne, Laurel *Result
+}
+
+// Ratio is how many times better laurel is on h (>1 is better), or 0 when
+// it cannot be computed (missing or zero values).
+func (p Pair) Ratio(h Headline) float64 {
+	if p.Daphne == nil || p.Laurel == nil {
+		return 0
+	}
+	d, okd := p.Daphne.Values[h.Metric]
+	l, okl := p.Laurel.Values[h.Metric]
+	if !okd || !okl {
+		return 0
+	}
+	if h.LowerBetter {
+		if l <= 0 {
+			return 0
+		}
+		return d / l
+	}
+	if d <= 0 {
+		return 0
+	}
+	return l / d
+}
+
+func fmtVal(r *Result, m string) string {
+	if r == nil {
+		return "—"
+	}
+	v, ok := r.Values[m]
+	if !ok {
+		return "—"
+	}
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100 || v == float64(int64(v)):
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// WriteTable writes the laurel-vs-Daphne markdown table.
+func WriteTable(w io.Writer, pairs []Pair) error {
+	var b strings.Builder
+	b.WriteString("| scenario | figure | Daphne | laurel | laurel vs Daphne |\n| --- | --- | ---: | ---: | ---: |\n")
+	for _, p := range pairs {
+		for _, h := range Headlines[Kind(p.Scenario)] {
+			ratio := "—"
+			if x := p.Ratio(h); x > 0 {
+				ratio = fmt.Sprintf("%.1f× better", x)
+				if x < 1 {
+					ratio = fmt.Sprintf("%.2f× (worse)", x)
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", p.Scenario, h.Label, fmtVal(p.Daphne, h.Metric),
+				fmtVal(p.Laurel, h.Metric), ratio)
+		}
+	}
+	for _, p := range pairs {
+		for _, r := range []*Result{p.Daphne, p.Laurel} {
+			if r != nil && r.Note != "" {
+				fmt.Fprintf(&b, "\n- %s on %s: %s", p.Scenario, r.Server, r.Note)
+			}
+		}
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

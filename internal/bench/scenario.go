@@ -1,0 +1,464 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/laurel-server/laurel/channelsproto"
+)
+
+// Result is one scenario run against one server. Values are keyed by
+// metric name (see the Metric* constants); Note explains anything odd.
+type Result struct {
+	Scenario string             `json:"scenario"`
+	Server   string             `json:"server"`
+	Values   map[string]float64 `json:"values"`
+	Note     string             `json:"note,omitempty"`
+}
+
+// Metric names used in Result.Values.
+const (
+	MetricSockets      = "sockets"
+	MetricConnected    = "connected"
+	MetricFailures     = "failures"
+	MetricPublished    = "published"
+	MetricExpected     = "expected"
+	MetricDelivered    = "delivered"
+	MetricLost         = "lost"
+	MetricOutOfOrder   = "out_of_order"
+	MetricP50          = "p50_ms"
+	MetricP99          = "p99_ms"
+	MetricMax          = "max_ms"
+	MetricDeliveriesPS = "deliveries_per_s"
+	MetricConnectsPS   = "connects_per_s"
+	MetricHandshakeP99 = "handshake_p99_ms"
+	MetricRSSPerSocket = "rss_per_socket_kb"
+	MetricRSS          = "rss_mb"
+	MetricCPU          = "cpu_pct"
+	MetricGoroutines   = "goroutines"
+	MetricThreads      = "threads"
+	MetricClosed       = "closed_by_server"
+)
+
+// Runner runs scenarios on a Stack.
+type Runner struct {
+	Stack *Stack
+	// Exe is the laurel-bench binary (client processes).
+	Exe string
+	// Root and Python locate publish.py and its interpreter.
+	Root, Python string
+	// PerProc bounds sockets per client process (FleetSpec.PerProc).
+	PerProc int
+	Log     *slog.Logger
+	rdb     *redis.Client
+}
+
+func (r *Runner) redis() *redis.Client {
+	if r.rdb == nil {
+		o, _ := redis.ParseURL(r.Stack.RedisURL)
+		r.rdb = redis.NewClient(o)
+	}
+	return r.rdb
+}
+
+func uniq(tag string) string { return fmt.Sprintf("%s%d-", tag, time.Now().UnixNano()%1e9) }
+
+// opened is a fleet whose sockets are all subscribed.
+type opened struct {
+	fleet       *Fleet
+	connected   int
+	failed      int
+	start       time.Time
+	subscribed  time.Duration // start → every membership visible in Redis
+	memberships int
+}
+
+func (r *Runner) members(ctx context.Context, group string, n int, each bool) (int, error) {
+	if !each {
+		c, err := r.redis().ZCard(ctx, "asgi:group:task_"+group).Result()
+		return int(c), err
+	}
+	total := 0
+	for lo := 0; lo < n; lo += 5000 {
+		p := r.redis().Pipeline()
+		var cmds []*redis.IntCmd
+		for i := lo; i < min(lo+5000, n); i++ {
+			cmds = append(cmds, p.ZCard(ctx, "asgi:group:task_"+group+strconv.Itoa(i)))
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			return 0, err
+		}
+		for _, c := range cmds {
+			total += int(c.Val())
+		}
+	}
+	return total, nil
+}
+
+// open connects n sockets to srv and waits until the server has put every
+// one of them in its task group (membership visible in Redis).
+func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, each bool, conc int, sourceIPs bool) (*opened, error) {
+	o := &opened{start: time.Now()}
+	f, err := StartFleet(ctx, FleetSpec{Exe: r.Exe, URL: srv.URL("/ws/tasks/"), Origin: srv.Origin(),
+		CookiesPath: r.Stack.CookiesPath, N: n, PerProc: r.PerProc, Group: group, Each: each,
+		Concurrency: conc, SourceIPs: sourceIPs})
+	if err != nil {
+		return nil, err
+	}
+	o.fleet = f
+	o.connected, o.failed, err = f.WaitConnected(ctx)
+	if err != nil {
+		f.Stop()
+		return nil, err
+	}
+	deadline := time.Now().Add(60*time.Second + time.Duration(n)*20*time.Millisecond)
+	for {
+		m, err := r.members(ctx, group, n, each)
+		if err != nil {
+			f.Stop()
+			return nil, err
+		}
+		o.memberships = m
+		if m >= o.connected || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	o.subscribed = time.Since(o.start)
+	r.Log.Info("sockets open", "server", srv.Name, "connected", o.connected, "failed", o.failed,
+		"subscribed", o.memberships, "in", o.subscribed.Round(time.Millisecond))
+	return o, nil
+}
+
+// settle waits until the server has discarded the user-group memberships of
+// closed sockets (both servers join user_<id> on connect), so the next
+// scenario starts from a quiet server.
+func (r *Runner) settle(ctx context.Context) {
+	deadline := time.Now().Add(120 * time.Second)
+	for time.Now().Before(deadline) {
+		total := int64(0)
+		for _, u := range r.Stack.Users {
+			c, _ := r.redis().ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u)).Result()
+			total += c
+		}
+		if total == 0 {
+			time.Sleep(time.Second)
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	r.Log.Warn("memberships of closed sockets still present after 120 s")
+}
+
+// PublishStats is publish.py's (or the Go publisher's) summary line.
+type PublishStats struct {
+	Sent       int64   `json:"sent"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error"`
+	ElapsedS   float64 `json:"elapsed_s"`
+	MaxLagS    float64 `json:"max_lag_s"`
+}
+
+// PublishPython runs compat_tests/bench/publish.py with args.
+func (r *Runner) PublishPython(ctx context.Context, args ...string) (PublishStats, error) {
+	var st PublishStats
+	py := r.Python
+	if py == "" {
+		py = filepath.Join(r.Root, ".venv", "bin", "python")
+	}
+	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(r.Root, "compat_tests", "bench", "publish.py"),
+		"--redis", r.Stack.RedisURL}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return st, fmt.Errorf("publish.py: %w: %s", err, stderr.String())
+	}
+	err = json.Unmarshal(out, &st)
+	return st, err
+}
+
+// PublishGo sends count task.update events to group back to back through
+// channelsproto (for rates Python cannot reach), with workers concurrent
+// senders.
+func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int) (PublishStats, error) {
+	var st PublishStats
+	l, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
+	if err != nil {
+		return st, err
+	}
+	defer func() { _ = l.Close() }()
+	start := time.Now()
+	seq := make(chan int64, workers)
+	go func() {
+		for i := range int64(count) {
+			seq <- i
+		}
+		close(seq)
+	}()
+	errs := make(chan error, workers)
+	sent := make(chan int64, workers)
+	for range workers {
+		go func() {
+			var n int64
+			var first error
+			for i := range seq {
+				msg := channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "task_id", Value: group},
+					{Key: "status", Value: "processing"}, {Key: "seq", Value: i}, {Key: "ts", Value: time.Now().UnixNano()}}
+				if err := l.GroupSend(ctx, "task_"+group, msg); err != nil {
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				n++
+			}
+			sent <- n
+			errs <- first
+		}()
+	}
+	for range workers {
+		st.Sent += <-sent
+		if e := <-errs; e != nil {
+			st.Errors++
+			st.FirstError = firstNonEmpty(st.FirstError, e.Error())
+		}
+	}
+	st.ElapsedS = time.Since(start).Seconds()
+	return st, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r *Runner) cpuSince(srv *Server, before ProcSample, since time.Time) float64 {
+	after, err := SampleProcs(srv.PIDs)
+	if err != nil {
+		return -1
+	}
+	return 100 * (after.CPUSeconds - before.CPUSeconds) / time.Since(since).Seconds()
+}
+
+// Fanout: n subscribers of one task, rate msg/s for dur through the real
+// channels_redis group_send; latency, loss, server CPU.
+func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, rate float64, dur time.Duration) (Result, error) {
+	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
+	group := uniq("fan")
+	o, err := r.open(ctx, srv, n, group, false, 100, n > 15000)
+	if err != nil {
+		return res, err
+	}
+	defer r.settle(ctx)
+	before, _ := SampleProcs(srv.PIDs)
+	t0 := time.Now()
+	st, err := r.PublishPython(ctx, "--groups", "task_"+group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
+	if err != nil {
+		o.fleet.Stop()
+		return res, err
+	}
+	want := st.Sent * int64(o.memberships)
+	o.fleet.WaitReceived(want, 15*time.Second, 10*time.Minute)
+	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	rep := o.fleet.Stop()
+	r.fill(&res, o, rep, st, want)
+	return res, nil
+}
+
+// Throughput: back-to-back group_send of count events to n subscribers;
+// deliveries per second from the first publish to the last receipt.
+func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, count int, publisher string) (Result, error) {
+	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
+	group := uniq("thr")
+	o, err := r.open(ctx, srv, n, group, false, 100, n > 15000)
+	if err != nil {
+		return res, err
+	}
+	defer r.settle(ctx)
+	before, _ := SampleProcs(srv.PIDs)
+	t0 := time.Now()
+	var st PublishStats
+	if publisher == "go" {
+		st, err = r.PublishGo(ctx, group, count, 4)
+	} else {
+		st, err = r.PublishPython(ctx, "--groups", "task_"+group, "--count", fmt.Sprint(count))
+	}
+	if err != nil {
+		o.fleet.Stop()
+		return res, err
+	}
+	want := st.Sent * int64(o.memberships)
+	o.fleet.WaitReceived(want, 15*time.Second, 10*time.Minute)
+	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	rep := o.fleet.Stop()
+	r.fill(&res, o, rep, st, want)
+	if rep.LastRecv > 0 {
+		res.Values[MetricDeliveriesPS] = float64(rep.Received) / (float64(rep.LastRecv-t0.UnixNano()) / 1e9)
+	}
+	res.Note = fmt.Sprintf("publisher %s: %d group_send in %.1fs", publisher, st.Sent, st.ElapsedS)
+	return res, nil
+}
+
+// ManyGroups: n sockets each subscribed to its own task; publishers
+// concurrent Python publishers (like Celery workers) send round robin over
+// the n groups back to back for dur.
+func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int, dur time.Duration, publishers int) (Result, error) {
+	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
+	group := uniq("many")
+	o, err := r.open(ctx, srv, n, group, true, 100, n > 15000)
+	if err != nil {
+		return res, err
+	}
+	defer r.settle(ctx)
+	before, _ := SampleProcs(srv.PIDs)
+	t0 := time.Now()
+	st, err := r.PublishPython(ctx, "--group-prefix", "task_"+group, "--groups-n", fmt.Sprint(n),
+		"--duration", fmt.Sprint(dur.Seconds()), "--concurrency", fmt.Sprint(publishers))
+	if err != nil {
+		o.fleet.Stop()
+		return res, err
+	}
+	want := st.Sent
+	o.fleet.WaitReceived(want, 15*time.Second, 10*time.Minute)
+	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	rep := o.fleet.Stop()
+	r.fill(&res, o, rep, st, want)
+	if rep.LastRecv > 0 {
+		res.Values[MetricDeliveriesPS] = float64(rep.Received) / (float64(rep.LastRecv-t0.UnixNano()) / 1e9)
+	}
+	res.Note = fmt.Sprintf("%d Python publishers: %d group_send in %.1fs", publishers, st.Sent, st.ElapsedS)
+	return res, nil
+}
+
+// Storm: n sockets, each with its own Django session, connect with conc
+// handshakes in flight; connects/s counts connect + session auth +
+// subscribe until every membership is visible in Redis.
+func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc int) (Result, error) {
+	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
+	group := uniq("storm")
+	before, _ := SampleProcs(srv.PIDs)
+	o, err := r.open(ctx, srv, n, group, false, conc, n > 15000)
+	if err != nil {
+		return res, err
+	}
+	res.Values[MetricCPU] = r.cpuSince(srv, before, o.start)
+	rep := o.fleet.Stop()
+	r.settle(ctx)
+	res.Values[MetricSockets] = float64(n)
+	res.Values[MetricConnected] = float64(o.memberships)
+	res.Values[MetricFailures] = float64(n - o.memberships)
+	res.Values[MetricConnectsPS] = float64(o.memberships) / o.subscribed.Seconds()
+	res.Values[MetricHandshakeP99] = ms(rep.Handshake.Quantile(0.99))
+	if rep.FirstError != "" {
+		res.Note = "first failure: " + rep.FirstError
+	}
+	return res, nil
+}
+
+// Idle: n sockets connected and subscribed, then at rest; RSS per socket
+// (above the server's RSS before), goroutines (laurel), CPU over rest.
+func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest time.Duration) (Result, error) {
+	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
+	base, err := SampleProcs(srv.PIDs)
+	if err != nil {
+		return res, err
+	}
+	o, err := r.open(ctx, srv, n, uniq("idle"), false, 100, true)
+	if err != nil {
+		return res, err
+	}
+	time.Sleep(3 * time.Second)
+	before, _ := SampleProcs(srv.PIDs)
+	t0 := time.Now()
+	time.Sleep(rest)
+	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	after, _ := SampleProcs(srv.PIDs)
+	res.Values[MetricSockets] = float64(n)
+	res.Values[MetricConnected] = float64(o.memberships)
+	res.Values[MetricRSS] = float64(after.RSS) / (1 << 20)
+	if o.memberships > 0 {
+		res.Values[MetricRSSPerSocket] = float64(after.RSS-base.RSS) / 1024 / float64(o.memberships)
+	}
+	res.Values[MetricThreads] = float64(after.Threads)
+	if g, ok := goroutines(srv); ok {
+		res.Values[MetricGoroutines] = g
+	}
+	rep := o.fleet.Stop()
+	res.Values[MetricFailures] = float64(n - o.memberships)
+	res.Values[MetricClosed] = float64(rep.ClosedByServer)
+	if rep.FirstError != "" {
+		res.Note = "first failure: " + rep.FirstError
+	}
+	r.settle(ctx)
+	return res, nil
+}
+
+// goroutines sums go_goroutines over srv's metrics endpoints.
+func goroutines(srv *Server) (float64, bool) {
+	if len(srv.Metrics) == 0 {
+		return 0, false
+	}
+	total := 0.0
+	for _, u := range srv.Metrics {
+		resp, err := http.Get(u) //nolint:gosec // loopback URL from stack.py
+		if err != nil {
+			return 0, false
+		}
+		v, ok := scrapeGauge(resp.Body, "go_goroutines")
+		_ = resp.Body.Close()
+		if !ok {
+			return 0, false
+		}
+		total += v
+	}
+	return total, true
+}
+
+func scrapeGauge(r io.Reader, name string) (float64, bool) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func (r *Runner) fill(res *Result, o *opened, rep ClientReport, st PublishStats, want int64) {
+	v := res.Values
+	v[MetricSockets] = float64(o.connected + o.failed)
+	v[MetricConnected] = float64(o.memberships)
+	v[MetricFailures] = float64(o.failed)
+	v[MetricPublished] = float64(st.Sent)
+	v[MetricExpected] = float64(want)
+	v[MetricDelivered] = float64(rep.Received)
+	v[MetricLost] = float64(max(want-rep.Received, 0))
+	v[MetricOutOfOrder] = float64(rep.OutOfOrder)
+	v[MetricClosed] = float64(rep.ClosedByServer)
+	v[MetricP50] = ms(rep.Latency.Quantile(0.50))
+	v[MetricP99] = ms(rep.Latency.Quantile(0.99))
+	v[MetricMax] = ms(rep.Latency.Max)
+	var notes []string
+	if st.Errors > 0 {
+		notes = append(notes, fmt.Sprintf("%d publish errors: %s", st.Errors, st.FirstError))
+	}
+	if st.MaxLagS > 0.5 {
+		notes = append(notes, fmt.Sprintf("publisher fell %.1fs behind schedule", st.MaxLagS))
+	}
+	if rep.CloseError != "" {
+		notes = append(notes, "server closed sockets: "+rep.CloseError)
+	}
+	res.Note = strings.Join(notes, "; ")
+}
