@@ -3,9 +3,9 @@ package accesslog
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 )
