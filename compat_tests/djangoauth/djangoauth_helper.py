@@ -486,7 +486,8 @@ def snapshot(_msg: dict) -> dict:
         keys = {}
         for key in r.scan_iter(match=f"{profile.key_prefix}:*", count=1000):
             value = r.get(key)
-            keys[key.decode("latin-1")] = {"sha256": _digest(value or b""), "pttl": r.pttl(key)}
+            keys[key.decode("latin-1")] = {"sha256": _digest(value or b""), "pttl": r.pttl(key),
+                                           "head": (value or b"")[:2].hex()}
         snap["redis"] = keys
         r.close()
     if profile.engine == "file":

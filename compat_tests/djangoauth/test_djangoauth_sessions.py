@@ -114,3 +114,22 @@ def test_comparison_sees_a_settings_change(djangoauth_run, authcheck_binary):
         proc.close()
     assert got["authenticated"] is False, got
     assert got["reason"] == "bad_signature", got
+
+
+# What the session values in Redis must start with, per cache profile: Django's RedisCache pickles
+# with HIGHEST_PROTOCOL (5); django-redis with pickle.DEFAULT_PROTOCOL (4 before Python 3.14, 5
+# from 3.14); its ZlibCompressor gives a zlib stream (78 9c).
+CACHE_VALUE_HEADS = {
+    "cache_redis": {"8005"},
+    "cached_db": {"8005"},
+    "cache_django_redis": {"8004", "8005"},
+    "custom_user_cache_postgres": {"8004", "8005"},
+    "cache_django_redis_zlib": {"789c"},
+}
+
+
+@pytest.mark.parametrize("profile_name", sorted(CACHE_VALUE_HEADS))
+def test_cache_profiles_store_the_format_they_claim(djangoauth_run, profile_name):
+    """Guards the matrix: each cache profile really stores the encoding it is meant to cover."""
+    heads = {v["head"] for v in djangoauth_run(profile_name).before["redis"].values()}
+    assert heads and heads <= CACHE_VALUE_HEADS[profile_name], heads
