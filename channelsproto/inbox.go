@@ -80,7 +80,8 @@ func (l *Layer) startReaders() {
 
 // readLoop reads the inbox key on host i until ctx ends. Errors (connection
 // killed, Redis restarting) are logged and counted, and the loop retries with
-// exponential backoff from 50 ms to 5 s.
+// exponential backoff from 50 ms to 1 s, so that delivery resumes within
+// about a second of Redis answering again.
 func (l *Layer) readLoop(ctx context.Context, i int) {
 	log := l.log.With(slog.Int("host", i), slog.String("key", l.inboxKey))
 	backoff := 50 * time.Millisecond
@@ -102,7 +103,7 @@ func (l *Layer) readLoop(ctx context.Context, i int) {
 			return
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, time.Second)
 	}
 }
 
