@@ -38,6 +38,7 @@ type app struct {
 	access   *accesslog.Log
 	closers  []func() error
 	stopping atomic.Bool
+	watch    *layerWatch
 }
 
 // authAdapter presents a djangoauth.Authenticator as a consumer.Authenticator.
@@ -174,11 +175,14 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 		}
 	}
 
-	// Fail fast on an unreachable Redis or session store, naming which.
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// An unreachable Redis or session store does not stop laurel: it starts
+	// not ready (readyz 503), retries with backoff, and serves once they
+	// answer. Say which is missing.
+	a.watch = &layerWatch{ping: a.layer.Ping, refresh: a.srv.RefreshGroups, log: log.With(slog.String("component", "layerwatch"))}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.layer.Ping(pctx); err != nil {
-		return nil, fmt.Errorf("CHANNEL_LAYERS.default: Redis unreachable: %w", err)
+		log.Error("CHANNEL_LAYERS.default: Redis unreachable at start-up; not ready until it answers", slog.Any("err", err))
 	}
 	if err := a.auth.Ping(pctx); err != nil {
 		log.Warn("session store not reachable at start-up; handshakes answer 503 until it is", slog.Any("err", err))
@@ -252,7 +256,7 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.layer.Ping(ctx); err != nil {
+	if err := a.layer.Ping(ctx); err != nil || !a.watch.up.Load() {
 		a.log.Warn("readyz: channel layer", slog.Any("err", err))
 		http.Error(w, "channel layer (Redis) unavailable", http.StatusServiceUnavailable)
 		return
@@ -288,6 +292,10 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	servers := []*http.Server{main}
 	errc := make(chan error, 2)
 	go func() { errc <- main.Serve(ln) }()
+	wctx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); a.watch.run(wctx) }()
+	defer func() { stopWatch(); <-watchDone }()
 	if a.cfg.MetricsBind != "" {
 		mln, err := net.Listen("tcp", a.cfg.MetricsBind)
 		if err != nil {
