@@ -62,3 +62,21 @@ def test_echo_consumer_checks_origin(request, target, transcripts):
 
     got = differential(request, transcripts, "echo-origin", target, run)
     assert got == ("refused", 403, "Access denied", b"")
+
+
+def test_forwarded_headers_reach_django(target):
+    """What Django sees of the client. Directly on Daphne: the client's address and Host, no
+    X-Forwarded-*. Through laurel --upstream: the Host the browser sent is kept or passed in
+    X-Forwarded-Host, and X-Forwarded-For / X-Forwarded-Proto name the client (laurel's documented
+    proxy behaviour; Daphne reads them only with --proxy-headers)."""
+    t = target
+    host = t.base_url.split("://", 1)[1]
+    info = requests.get(f"{t.base_url}/api/request-info/", timeout=10).json()
+    assert info["remote_addr"] == "127.0.0.1", info
+    if t.name == "daphne":
+        assert info == {"remote_addr": "127.0.0.1", "host": host, "x_forwarded_for": None,
+                        "x_forwarded_proto": None, "x_forwarded_host": None}
+    else:
+        assert info["x_forwarded_for"] == "127.0.0.1", info
+        assert info["x_forwarded_proto"] == "http", info
+        assert host in (info["host"], info["x_forwarded_host"]), info

@@ -8,4 +8,5 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("api/tasks/start/", views.start_task, name="start-task"),
     path("api/whoami/", views.whoami, name="whoami"),
+    path("api/request-info/", views.request_info, name="request-info"),
 ]

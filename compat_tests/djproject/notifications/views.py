@@ -6,6 +6,8 @@
 - ``POST /api/tasks/start/`` (logged in, CSRF-protected; optional ``steps``, ``countdown`` seconds)
   starts the seed's Celery task and answers ``{"task_id": ...}``.
 - ``GET /api/whoami/`` answers the logged-in user, for checking the HTTP path keeps the session.
+- ``GET /api/request-info/`` answers what Django saw of the request's origin (REMOTE_ADDR, Host and the
+  X-Forwarded-* headers), for checking what a reverse proxy in front of Daphne adds.
 """
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpResponse, JsonResponse
@@ -53,3 +55,16 @@ def whoami(request):
     if not request.user.is_authenticated:
         return JsonResponse({"authenticated": False})
     return JsonResponse({"authenticated": True, "user_id": request.user.pk, "username": request.user.username})
+
+
+def request_info(request):
+    meta = request.META
+    return JsonResponse(
+        {
+            "remote_addr": meta.get("REMOTE_ADDR"),
+            "host": meta.get("HTTP_HOST"),
+            "x_forwarded_for": meta.get("HTTP_X_FORWARDED_FOR"),
+            "x_forwarded_proto": meta.get("HTTP_X_FORWARDED_PROTO"),
+            "x_forwarded_host": meta.get("HTTP_X_FORWARDED_HOST"),
+        }
+    )
