@@ -9,8 +9,11 @@ root=$PWD
 scripts/deps.sh
 
 work=$(mktemp -d)
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  [ -d "$work/pg/data" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m fast stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -21,6 +24,15 @@ redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$w
   --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 export REDIS_URL="redis://127.0.0.1:$port/0"
+
+# A throwaway PostgreSQL for djangoauth's Go integration tests.
+chmod 755 "$work"; mkdir -p "$work/pg"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$work/pg"
+pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_pg "$pgbin/initdb" -D "$work/pg/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -w -l "$work/pg/pg.log" \
+  -o "-p $pgport -h 127.0.0.1 -k $work/pg -c fsync=off" start >/dev/null
+export LAUREL_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 
 failed=()
 # stage NAME CMD...: runs one stage; a failure is recorded and the next stage still runs,
