@@ -61,8 +61,10 @@ type Config struct {
 	// 12 h (half of the default group_expiry of 86400 s); negative disables.
 	GroupRefreshInterval time.Duration
 	// RevalidateInterval is how often a socket's session is re-checked; a
-	// session that stopped being valid closes the socket with 4003. Zero or
-	// negative disables revalidation.
+	// session that stopped being valid (logout, password change, user
+	// deactivated, expiry) closes the socket with CloseSessionEnded (4003).
+	// Zero means 60 s; negative disables revalidation (Daphne never
+	// re-checks).
 	RevalidateInterval time.Duration
 	// DrainPeriod is the time over which Shutdown spreads the 1001 closes.
 	// Zero means 5 s.
@@ -122,6 +124,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GroupRefreshInterval == 0 {
 		c.GroupRefreshInterval = 12 * time.Hour
+	}
+	if c.RevalidateInterval == 0 {
+		c.RevalidateInterval = 60 * time.Second
 	}
 	if c.DrainPeriod <= 0 {
 		c.DrainPeriod = 5 * time.Second

@@ -44,7 +44,8 @@ type Laurel struct {
 	DrainPeriod Duration `toml:"drain_period"`
 	// ShutdownTimeout bounds the whole shutdown (default drain_period + 10 s).
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
-	// RevalidateInterval re-checks each socket's session (default 0: off).
+	// RevalidateInterval re-checks each socket's session (0 means the
+	// default, 60 s; a negative value turns revalidation off).
 	RevalidateInterval Duration `toml:"revalidate_interval"`
 	// GroupRefreshInterval re-adds sockets to their groups (default half of
 	// CHANNEL_LAYERS group_expiry).
@@ -311,8 +312,7 @@ func (s *Settings) validate() error {
 		}
 	}
 	for name, v := range map[string]Duration{"drain_period": l.DrainPeriod, "shutdown_timeout": l.ShutdownTimeout,
-		"revalidate_interval": l.RevalidateInterval, "group_refresh_interval": l.GroupRefreshInterval,
-		"handshake_timeout": l.HandshakeTimeout, "write_timeout": l.WriteTimeout, "ping_timeout": l.PingTimeout} {
+		"group_refresh_interval": l.GroupRefreshInterval, "handshake_timeout": l.HandshakeTimeout, "write_timeout": l.WriteTimeout, "ping_timeout": l.PingTimeout} {
 		if v < 0 {
 			return fmt.Errorf("%w: laurel.%s must not be negative", ErrSetting, name)
 		}
