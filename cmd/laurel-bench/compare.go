@@ -39,7 +39,7 @@ func runCompare(ctx context.Context, args []string) error {
 	var f compareFlags
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.StringVar(&f.scenarios, "scenarios", "fanout-1k,throughput-1k,storm-sqlite,storm-postgres",
-		"comma list: fanout-<N>, throughput-<N>, throughput-go-<N>, many-<N>, storm-sqlite, storm-postgres, idle-<N> (N like 1k, 10k)")
+		"comma list (a suffix @laurel or @daphne runs a scenario on that server only): fanout-<N>, throughput-<N>, throughput-go-<N>, many-<N>, storm-sqlite, storm-postgres, idle-<N> (N like 1k, 10k)")
 	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
 	fs.StringVar(&f.root, "root", ".", "repository root")
 	fs.StringVar(&f.laurelBin, "laurel-bin", "", "laurel binary (default: go build ./cmd/laurel into a temp dir)")
@@ -47,7 +47,7 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.Float64Var(&f.rate, "rate", 20, "fan-out messages per second")
 	fs.IntVar(&f.count, "count", 200, "throughput: back-to-back group_send calls")
 	fs.IntVar(&f.stormN, "storm-n", 1000, "connect storm: sockets, each with its own session")
-	fs.IntVar(&f.stormConc, "storm-concurrency", 200, "connect storm: handshakes in flight per client process")
+	fs.IntVar(&f.stormConc, "storm-concurrency", 50, "connect storm: handshakes in flight per client process")
 	fs.DurationVar(&f.manyDur, "many-duration", 20*time.Second, "many groups: publishing time")
 	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
 	fs.DurationVar(&f.idleRest, "idle-rest", 10*time.Second, "idle: time at rest measured")
@@ -103,6 +103,10 @@ func runCompare(ctx context.Context, args []string) error {
 		return s, nil
 	}
 	for _, sc := range strings.Split(f.scenarios, ",") {
+		servers := servers
+		if name, only, ok := strings.Cut(sc, "@"); ok {
+			sc, servers = name, []string{only}
+		}
 		db := "sqlite"
 		if sc == "storm-postgres" {
 			db = "postgres"

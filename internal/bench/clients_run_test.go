@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// frameServer answers each subscribe with frames seq 0..frames-1 (the last
+// one sent twice, to be counted out of order), checking the cookie.
+func frameServer(t *testing.T, frames int) (*httptest.Server, *sync.Map) {
+	t.Helper()
+	var subs sync.Map
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Cookie"), "sessionid=") {
+			http.Error(w, "no session", http.StatusForbidden)
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Close() }()
+		var sub struct {
+			Action string `json:"action"`
+			TaskID string `json:"task_id"`
+		}
+		if err := c.ReadJSON(&sub); err != nil {
+			return
+		}
+		if sub.Action != "subscribe" {
+			return
+		}
+		subs.Store(sub.TaskID, true)
+		for i := range frames {
+			msg := fmt.Sprintf(`{"type": "task_update", "task_id": %q, "seq": %d, "ts": %d}`, sub.TaskID, i, time.Now().UnixNano())
+			if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+				return
+			}
+		}
+		_ = c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"seq": %d, "ts": %d}`, frames-1, time.Now().UnixNano())))
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type": "hello"}`))
+		_, _, _ = c.ReadMessage() // until the client closes
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &subs
+}
+
+func TestRunClients(t *testing.T) {
+	t.Parallel()
+	const n, frames = 20, 5
+	srv, subs := frameServer(t, frames)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- RunClients(ctx, ClientConfig{
+			URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Origin: srv.URL, Cookies: []string{"sessionid=a", "sessionid=b"},
+			N: n, Offset: 100, Group: "g", Each: true, Concurrency: 4, Progress: 20 * time.Millisecond,
+		}, pw)
+		_ = pw.Close()
+	}()
+	var final *ClientReport
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad line %q: %v", sc.Text(), err)
+		}
+		if l.Type == "progress" && l.Received == n*(frames+1) {
+			cancel()
+		}
+		if l.Type == "report" {
+			final = l.Report
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if final == nil {
+		t.Fatal("no report line")
+	}
+	if final.Connected != n || final.Failed != 0 {
+		t.Errorf("connected %d failed %d (%s)", final.Connected, final.Failed, final.FirstError)
+	}
+	if final.Received != n*(frames+1) || final.OutOfOrder != n || final.Other != n {
+		t.Errorf("received %d out-of-order %d other %d", final.Received, final.OutOfOrder, final.Other)
+	}
+	if final.Latency.Count() != int64(final.Received) || final.Handshake.Count() != n {
+		t.Errorf("latency count %d handshake count %d", final.Latency.Count(), final.Handshake.Count())
+	}
+	for i := range n {
+		if _, ok := subs.Load(fmt.Sprintf("g%d", 100+i)); !ok {
+			t.Errorf("no subscribe for g%d", 100+i)
+		}
+	}
+}
+
+func TestRunClientsRefused(t *testing.T) {
+	t.Parallel()
+	srv, _ := frameServer(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		_ = RunClients(ctx, ClientConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Origin: srv.URL,
+			Cookies: []string{"other=1"}, N: 3, Group: "g"}, pw)
+		_ = pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		var l Line
+		_ = json.Unmarshal(sc.Bytes(), &l)
+		if l.Type == "connected" {
+			if l.Connected != 0 || l.Failed != 3 {
+				t.Errorf("connected %d failed %d, want 0 and 3", l.Connected, l.Failed)
+			}
+			cancel()
+		}
+		if l.Type == "report" && !strings.Contains(l.Report.FirstError, "403") {
+			t.Errorf("first error %q does not name the 403", l.Report.FirstError)
+		}
+	}
+}

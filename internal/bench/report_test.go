@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func samplePairs() []Pair {
+	return []Pair{
+		{Scenario: "fanout-1k",
+			Daphne: &Result{Server: "daphne", Values: map[string]float64{MetricP99: 3000, MetricLost: 10}},
+			Laurel: &Result{Server: "laurel", Values: map[string]float64{MetricP99: 15, MetricLost: 0}}},
+		{Scenario: "storm-sqlite",
+			Daphne: &Result{Server: "daphne", Values: map[string]float64{MetricConnectsPS: 100}, Note: "slow"},
+			Laurel: &Result{Server: "laurel", Values: map[string]float64{MetricConnectsPS: 50}}},
+	}
+}
+
+func TestPairRatio(t *testing.T) {
+	t.Parallel()
+	p := samplePairs()
+	for _, tc := range []struct {
+		name string
+		pair Pair
+		h    Headline
+		want float64
+	}{
+		{"lower is better", p[0], Headline{Metric: MetricP99, LowerBetter: true}, 200},
+		{"zero on laurel", p[0], Headline{Metric: MetricLost, LowerBetter: true}, 0},
+		{"higher is better, worse", p[1], Headline{Metric: MetricConnectsPS}, 0.5},
+		{"missing", p[1], Headline{Metric: MetricP50, LowerBetter: true}, 0},
+		{"one side only", Pair{Laurel: p[0].Laurel}, Headline{Metric: MetricP99, LowerBetter: true}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.pair.Ratio(tc.h); got != tc.want {
+				t.Errorf("Ratio = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	if err := WriteTable(&b, samplePairs()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| fanout-1k | p99 latency (ms) | 3000 | 15 | 200.0× better |",
+		"| fanout-1k | frames lost | 10 | 0 | — |",
+		"| storm-sqlite | connect+auth+subscribe/s | 100 | 50 | 0.50× (worse) |",
+		"- storm-sqlite on daphne: slow",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestWriteChartIsPNG(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	if err := WriteChart(&b, samplePairs()); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds().Dx() < 640 || img.Bounds().Dy() < 50 {
+		t.Errorf("chart is %v", img.Bounds())
+	}
+}
+
+func TestUpdateDoc(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "b.md")
+	doc := "# head\n" + DocBegin + "\nold\n" + DocEnd + "\ntail\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := UpdateDoc(path, samplePairs(), "compare -x"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	s := string(got)
+	if strings.Contains(s, "old") || !strings.HasPrefix(s, "# head\n") || !strings.HasSuffix(s, DocEnd+"\ntail\n") ||
+		!strings.Contains(s, "`laurel-bench compare -x`") || !strings.Contains(s, "200.0× better") {
+		t.Errorf("doc not rewritten as expected:\n%s", s)
+	}
+	if err := os.WriteFile(path, []byte("no markers"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := UpdateDoc(path, nil, ""); err == nil {
+		t.Error("UpdateDoc without markers succeeded")
+	}
+}
+
+func TestScrapeGauge(t *testing.T) {
+	t.Parallel()
+	text := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 1234\ngo_threads 9\n"
+	if v, ok := scrapeGauge(strings.NewReader(text), "go_goroutines"); !ok || v != 1234 {
+		t.Errorf("scrapeGauge = %v, %v", v, ok)
+	}
+	if _, ok := scrapeGauge(strings.NewReader(text), "nope"); ok {
+		t.Error("found a missing gauge")
+	}
+}
+
+func TestSampleProcSelf(t *testing.T) {
+	t.Parallel()
+	s, err := SampleProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSS <= 0 || s.Threads <= 0 || s.CPUSeconds < 0 {
+		t.Errorf("implausible sample %+v", s)
+	}
+	if _, err := SampleProc(-1); err == nil {
+		t.Error("sampled pid -1")
+	}
+}
