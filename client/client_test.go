@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -118,6 +119,7 @@ func ExampleHandler() {
 	if err != nil {
 		panic(err)
 	}
-	res.Body.Close()
-	println(res.Status)
+	_ = res.Body.Close()
+	fmt.Println(res.Status, res.Header.Get("Content-Type"))
+	// Output: 200 OK text/javascript; charset=utf-8
 }
