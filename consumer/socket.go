@@ -209,8 +209,10 @@ func (sk *socket) run(conn *websocket.Conn) {
 
 	sk.readLoop(conn)
 	close(sk.done)
-	wg.Wait()
+	// Any close frame has been written synchronously by now; closing the
+	// connection unblocks a writer stuck on a client that stopped reading.
 	_ = conn.Close()
+	wg.Wait()
 	sk.release()
 	s.unregister(sk)
 	sk.log.Debug("socket closed")
