@@ -115,6 +115,20 @@
       }, delay);
     }
 
+    // When the browser comes back online (laptop wakes up, network
+    // returns), a pending reconnect is attempted at once instead of
+    // waiting out the backoff.
+    function onOnline() {
+      if (state === "reconnecting" && timer) {
+        clearTimeout(timer);
+        timer = null;
+        open();
+      }
+    }
+    if (global.addEventListener) {
+      global.addEventListener("online", onOnline);
+    }
+
     function open() {
       state = attempt === 0 ? "connecting" : "reconnecting";
       var sock;

@@ -94,6 +94,21 @@ def test_queue_replay_and_reconnect(js):
     ]
 
 
+def test_online_event_reconnects_at_once(js):
+    got = js.evaluate("""async () => {
+        const tn = TaskNotifications.create({ WebSocket: FakeWS, minDelay: 60000, maxDelay: 60000 });
+        tn.connect();
+        sockets[0].open();
+        sockets[0].drop(1006);                 // next attempt in 30–60 s...
+        const before = sockets.length;
+        window.dispatchEvent(new Event("online"));   // ...unless the network comes back
+        const after = sockets.length;
+        tn.disconnect();
+        return [before, after];
+    }""")
+    assert got == [1, 2]
+
+
 def test_backoff_bounds(js):
     delays = js.evaluate("""() => {
         const lo = TaskNotifications.create({ random: () => 0 }), hi = TaskNotifications.create({ random: () => 0.999999 });
