@@ -1,4 +1,4 @@
-"""Two Redis hosts (sharding) shared by Python and Go.
+"""Two and three Redis hosts (sharding) shared by Python and Go.
 
 channels_redis shards the group ZSET by consistent_hash(group) and a
 process-specific inbox by consistent_hash("specific.<client_prefix>!"), but a
@@ -21,10 +21,10 @@ from channelsproto.client import assert_same, py_receive
 pytestmark = pytest.mark.wire
 
 
-@pytest.fixture
-def shards(redis_factory, layerctl, py_layer):
-    """(python layer, go layer, [redis-py client per host], prefix) on two fresh hosts."""
-    hosts = [redis_factory(), redis_factory()]
+@pytest.fixture(params=[2, 3], ids=["2-hosts", "3-hosts"])
+def shards(request, redis_factory, layerctl, py_layer):
+    """(python layer, go layer, [redis-py client per host], prefix) on 2 or 3 fresh hosts."""
+    hosts = [redis_factory() for _ in range(request.param)]
     prefix = "lt" + uuid.uuid4().hex[:12]
     cfg = {"hosts": [h.url for h in hosts], "prefix": prefix}
     clients = [redis_py.Redis.from_url(h.url) for h in hosts]
@@ -48,7 +48,7 @@ def test_group_key_lands_on_same_shard(shards, arun):
         seen.add(want)
         assert where(clients, f"{prefix}:group:{g}") == [want], g
         assert {m.decode() for m in clients[want].zrange(f"{prefix}:group:{g}", 0, -1)} == {"x.go", "x.py"}
-    assert seen == {0, 1}, "test groups should cover both shards"
+    assert seen == set(range(len(clients))), "test groups should cover every shard"
 
 
 def test_python_group_send_reaches_go_on_both_shards(shards, arun):
@@ -118,6 +118,6 @@ def test_normal_channel_round_robin(shards, arun):
     py, go, clients, prefix = shards
     for i in range(4):
         arun(py.send("tasks", {"type": "job", "i": i}))
-    assert where(clients, prefix + "tasks") == [0, 1]
+    assert where(clients, prefix + "tasks") == list(range(len(clients)))
     got = sorted(go.receive("tasks")["i"] for _ in range(4))
     assert got == [0, 1, 2, 3]
