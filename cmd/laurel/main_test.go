@@ -60,7 +60,7 @@ func TestServeFlags(t *testing.T) {
 	if f.asgiApp != "proj.asgi:application" {
 		t.Fatalf("asgi app %q", f.asgiApp)
 	}
-	if l := listenAddr(f); l != (listen{"tcp", "0.0.0.0:9000"}) {
+	if l := listenAddr(f); l.network != "tcp" || l.addr != "0.0.0.0:9000" {
 		t.Fatalf("listen %v", l)
 	}
 	var l config.Laurel
@@ -73,11 +73,11 @@ func TestServeFlags(t *testing.T) {
 		t.Fatal("an unset flag overrode the config")
 	}
 	f, _ = parseServeFlags([]string{"-u", "/run/laurel.sock"}, &bytes.Buffer{})
-	if l := listenAddr(f); l != (listen{"unix", "/run/laurel.sock"}) {
+	if l := listenAddr(f); l.network != "unix" || l.addr != "/run/laurel.sock" {
 		t.Fatalf("unix listen %v", l)
 	}
 	f, _ = parseServeFlags(nil, &bytes.Buffer{})
-	if l := listenAddr(f); l != (listen{"tcp", "127.0.0.1:8000"}) {
+	if l := listenAddr(f); l.network != "tcp" || l.addr != "127.0.0.1:8000" {
 		t.Fatalf("default listen %v", l)
 	}
 }
