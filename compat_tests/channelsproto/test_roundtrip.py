@@ -8,6 +8,8 @@ receive returns: same types (bytes vs str, int vs float vs bool), same values
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from channelsproto.cases import VALUE_SAMPLES
@@ -127,3 +129,23 @@ def test_flush_both_directions(layers, arun, rdb, prefix):
         else:
             go.flush()
         assert list(rdb.scan_iter(match=prefix + "*")) == []
+
+
+@pytest.mark.parametrize("receiver", ["go", "python"])
+def test_inflight_backup_is_restored_first(layers, arun, rdb, prefix, receiver):
+    """A receiver that died between BZPOPMIN and its cleanup leaves the message
+    in "<key>$inflight". The next receive, by either implementation, moves it
+    back with its original score (channels_redis' cleanup script) and so
+    returns it before newer messages."""
+    py, go = layers
+    key = prefix + "inflight.norm"
+    old = py.serialize({"type": "in-flight", "n": 1})
+    rdb.zadd(key + "$inflight", {old: time.time() - 5})
+    arun(py.send("inflight.norm", {"type": "queued", "n": 2}))
+    if receiver == "go":
+        got = [go.receive("inflight.norm") for _ in range(2)]
+    else:
+        got = [arun(py_receive(py, "inflight.norm")) for _ in range(2)]
+        arun(py.wait_received())  # Python's backup cleaners run as tasks
+    assert_same(got, [{"type": "in-flight", "n": 1}, {"type": "queued", "n": 2}])
+    assert rdb.zcard(key + "$inflight") == 0
