@@ -509,9 +509,10 @@ func TestServeUnixSocketMetricsBindAccessLog(t *testing.T) {
 	_ = c.Close()
 
 	// /metrics lives on --metrics-bind only; /healthz on both.
-	if status, body := get(t, "http://"+metrics+"/metrics", ""); status != 200 || !strings.Contains(body, "laurel_handshakes_total") {
-		t.Fatalf("metrics listener: %d", status)
-	}
+	eventually(t, "handshake counted on the metrics listener", func() bool {
+		status, body := get(t, "http://"+metrics+"/metrics", "")
+		return status == 200 && strings.Contains(body, `laurel_handshakes_total{reason="ok",result="accepted"} 1`)
+	})
 	for path, want := range map[string]int{"/metrics": 404, "/healthz": 200} {
 		resp, err := client.Get("http://app.example" + path)
 		if err != nil {
