@@ -39,6 +39,8 @@ type app struct {
 	closers  []func() error
 	stopping atomic.Bool
 	watch    *layerWatch
+	// reusePort sets SO_REUSEPORT on the TCP listener (--reuse-port).
+	reusePort bool
 }
 
 // authAdapter presents a djangoauth.Authenticator as a consumer.Authenticator.
@@ -283,7 +285,11 @@ func listenOn(l listen) (net.Listener, error) {
 // close the layer and the authenticator.
 func (a *app) serve(ctx context.Context, addr listen) error {
 	defer a.closeAll()
-	ln, err := listenOn(addr)
+	listenFn := listenOn
+	if a.reusePort && addr.network == "tcp" {
+		listenFn = func(l listen) (net.Listener, error) { return listenReusePort(l.network, l.addr) }
+	}
+	ln, err := listenFn(addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr.addr, err)
 	}

@@ -29,6 +29,7 @@ type serveFlags struct {
 	upstream     string
 	metricsBind  string
 	asgiApp      string
+	reusePort    bool
 	set          map[string]bool
 }
 
@@ -59,6 +60,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.accessLog, "access-log", "", "access log file, - for stdout (default stdout when verbosity >= 1)")
 	fs.StringVar(&f.upstream, "upstream", "", "ASGI server for everything else: http://host:port or unix:/path")
 	fs.StringVar(&f.metricsBind, "metrics-bind", "", "serve /metrics, /healthz and /readyz on this address too")
+	fs.BoolVar(&f.reusePort, "reuse-port", false, "listen with SO_REUSEPORT so several laurel processes share the port (Linux)")
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			return nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -187,6 +189,7 @@ func runServe(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	app.reusePort = f.reusePort
 	return app.serve(ctx, addr)
 }
 
