@@ -130,7 +130,7 @@ func renderTOML(module string, s map[string]any, envs []string) []byte {
 # max_message_size = 1048576  # bytes; larger client messages close the socket with 1009
 # subscription_limit = 100    # groups a socket may join through actions
 # drain_period = "5s"         # shutdown spreads 1001 closes over this period
-# revalidate_interval = "0s"  # re-check sessions (close with 4003 on logout); 0 = off
+# revalidate_interval = "60s" # re-check sessions (close with 4003 on logout); "-1s" = off
 # upstream = "http://127.0.0.1:8001"  # Daphne/uvicorn for everything laurel does not serve
 `)
 	return b.Bytes()
