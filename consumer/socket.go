@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -54,6 +55,25 @@ type socket struct {
 	mu           sync.Mutex
 	groups       map[string]bool // group -> joined by an action
 	actionGroups int
+
+	// Periodic refresh and revalidation do I/O off the writer goroutine, one
+	// at a time; run waits for them before releasing the socket.
+	bg     sync.WaitGroup
+	bgBusy atomic.Bool
+}
+
+// background runs f on its own goroutine unless a previous one still runs,
+// so slow Redis or database calls never delay frame writes.
+func (sk *socket) background(f func()) {
+	if !sk.bgBusy.CompareAndSwap(false, true) {
+		return
+	}
+	sk.bg.Add(1)
+	go func() {
+		defer sk.bg.Done()
+		defer sk.bgBusy.Store(false)
+		f()
+	}()
 }
 
 func newSocket(s *Server, rt *compiledRoute, kwargs map[string]string, v Verdict, cookie, client, path string) *socket {
@@ -213,6 +233,7 @@ func (sk *socket) run(conn *websocket.Conn) {
 	// connection unblocks a writer stuck on a client that stopped reading.
 	_ = conn.Close()
 	wg.Wait()
+	sk.bg.Wait()
 	sk.release()
 	s.unregister(sk)
 	sk.log.Debug("socket closed")
@@ -288,9 +309,9 @@ func (sk *socket) writeLoop(conn *websocket.Conn) {
 				return
 			}
 		case <-refreshC:
-			sk.refreshGroups()
+			sk.background(sk.refreshGroups)
 		case <-revalC:
-			sk.revalidate()
+			sk.background(sk.revalidate)
 		case <-lifeC:
 			sk.requestClose(CloseNormal, "")
 		case req := <-sk.closeCh:
