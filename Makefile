@@ -24,3 +24,9 @@ compat: deps
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...
+
+# laurel vs Daphne side by side (docs/benchmarks.md): regenerates the doc's results table and chart.
+BENCH_SCENARIOS ?= fanout-1k,throughput-1k,throughput-go-1k@laurel,storm-sqlite,storm-postgres,many-10k@laurel,fanout-10k@laurel,idle-10k,idle-50k@laurel,idle-100k@laurel
+bench-compare:
+	go build -o bin/laurel-bench ./cmd/laurel-bench
+	bin/laurel-bench compare -scenarios $(BENCH_SCENARIOS) -json docs/benchmarks.json -doc docs/benchmarks.md -png docs/img/benchmarks.png

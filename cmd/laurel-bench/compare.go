@@ -17,22 +17,24 @@ import (
 )
 
 type compareFlags struct {
-	scenarios  string
-	servers    string
-	root       string
-	laurelBin  string
-	duration   time.Duration
-	rate       float64
-	count      int
-	stormN     int
-	stormConc  int
-	manyDur    time.Duration
-	publishers int
-	idleRest   time.Duration
-	perProc    int
-	jsonOut    string
-	doc        string
-	png        string
+	scenarios     string
+	servers       string
+	root          string
+	laurelBin     string
+	duration      time.Duration
+	rate          float64
+	count         int
+	goCount       int
+	stormN        int
+	stormConc     int
+	manyDur       time.Duration
+	publishers    int
+	idleRest      time.Duration
+	perProc       int
+	laurelPerProc int
+	jsonOut       string
+	doc           string
+	png           string
 }
 
 func runCompare(ctx context.Context, args []string) error {
@@ -46,12 +48,14 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "fan-out publishing time")
 	fs.Float64Var(&f.rate, "rate", 20, "fan-out messages per second")
 	fs.IntVar(&f.count, "count", 200, "throughput: back-to-back group_send calls")
+	fs.IntVar(&f.goCount, "go-count", 2000, "throughput-go: back-to-back group_send calls through channelsproto")
 	fs.IntVar(&f.stormN, "storm-n", 1000, "connect storm: sockets, each with its own session")
 	fs.IntVar(&f.stormConc, "storm-concurrency", 50, "connect storm: handshakes in flight per client process")
 	fs.DurationVar(&f.manyDur, "many-duration", 20*time.Second, "many groups: publishing time")
 	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
 	fs.DurationVar(&f.idleRest, "idle-rest", 10*time.Second, "idle: time at rest measured")
 	fs.IntVar(&f.perProc, "per-proc", 15000, "sockets per client process")
+	fs.IntVar(&f.laurelPerProc, "laurel-per-proc", 16000, "sockets per laurel process: larger scenarios start ceil(N/this) laurel processes with --reuse-port")
 	fs.StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&f.doc, "doc", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
 	fs.StringVar(&f.png, "png", "", "write the bar chart to this PNG file")
@@ -89,17 +93,22 @@ func runCompare(ctx context.Context, args []string) error {
 			_ = s.Close()
 		}
 	}()
-	stackFor := func(db string) (*bench.Stack, error) {
-		if s := stacks[db]; s != nil {
+	stackFor := func(db string, procs int) (*bench.Stack, error) {
+		key := fmt.Sprintf("%s/%d", db, procs)
+		if s := stacks[key]; s != nil {
 			return s, nil
 		}
-		log.Info("starting stack", "db", db)
+		for k, s := range stacks { // one stack at a time: they compete for the same cores
+			_ = s.Close()
+			delete(stacks, k)
+		}
+		log.Info("starting stack", "db", db, "laurel_procs", procs)
 		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
-			Users: 1, Sessions: max(f.stormN, 1)})
+			Users: 1, Sessions: max(f.stormN, 1), LaurelProcs: procs})
 		if err != nil {
 			return nil, err
 		}
-		stacks[db] = s
+		stacks[key] = s
 		return s, nil
 	}
 	for _, sc := range strings.Split(f.scenarios, ",") {
@@ -111,7 +120,13 @@ func runCompare(ctx context.Context, args []string) error {
 		if sc == "storm-postgres" {
 			db = "postgres"
 		}
-		st, err := stackFor(db)
+		// Sockets beyond one process's open-file limit need several laurel
+		// processes sharing the port (--reuse-port).
+		procs := 1
+		if n, err := size(sc[strings.LastIndex(sc, "-")+1:]); err == nil && n > f.laurelPerProc {
+			procs = (n + f.laurelPerProc - 1) / f.laurelPerProc
+		}
+		st, err := stackFor(db, procs)
 		if err != nil {
 			return err
 		}
@@ -140,10 +155,6 @@ func runCompare(ctx context.Context, args []string) error {
 			}
 		}
 		pairs = append(pairs, p)
-		if db == "postgres" {
-			_ = st.Close()
-			delete(stacks, db)
-		}
 	}
 	// results may have been reallocated: rebind pairs.
 	pairs = rebind(pairs, results)
@@ -215,11 +226,10 @@ func runScenario(ctx context.Context, r *bench.Runner, srv *bench.Server, sc str
 		if err != nil {
 			return bench.Result{}, err
 		}
-		pub := "python"
 		if len(parts) == 3 && parts[1] == "go" {
-			pub = "go"
+			return r.Throughput(ctx, sc, srv, n, f.goCount, "go")
 		}
-		return r.Throughput(ctx, sc, srv, n, f.count, pub)
+		return r.Throughput(ctx, sc, srv, n, f.count, "python")
 	case parts[0] == "many":
 		n, err := size(last)
 		if err != nil {
