@@ -81,7 +81,9 @@ class Profile:
     engine: short SESSION_ENGINE name (db, cache, cached_db, file, signed_cookies).
     database: "sqlite" or "postgres" (holds the users, and the sessions for db/cached_db).
     cache: None, "redis" (django.core.cache.backends.redis.RedisCache) or "django_redis".
-    user_model: "default" (auth.User) or "custom" (laurelaccounts.Member, table laurel_members).
+    user_model: "default" (auth.User), "custom" (laurelaccounts.Member, table laurel_members) or
+    "uuid" (laurelaccounts.UuidMember: UUID pk "uid", email username, active column "enabled", no
+    staff/superuser columns; table laurel_uuid_members).
     """
 
     name: str
@@ -132,6 +134,10 @@ PROFILES: list[Profile] = [
     Profile("custom_user_db_sqlite", "db", user_model="custom"),
     # A project SessionStore subclass (own class name => own signing salt) and session table.
     Profile("custom_session_store_db", "db", session_store="custom"),
+    # A UUID-pk user model (char(32) hex in SQLite, uuid in PostgreSQL) with renamed columns.
+    Profile("uuid_user_db_sqlite", "db", user_model="uuid"),
+    Profile("uuid_user_signed_cookies_postgres", "signed_cookies", database="postgres",
+            user_model="uuid"),
     Profile("custom_user_cache_postgres", "cache", database="postgres", cache="django_redis",
             user_model="custom", redis_db=4, key_prefix="laurel-cu"),
 ]

@@ -167,6 +167,16 @@ def laurel_settings(profile: Profile, django_settings: dict) -> dict:
     s["LAUREL_VERDICT_TTL"] = 0
     if profile.user_model == "custom":
         s["LAUREL_USER_TABLE"] = "laurel_members"
+    if profile.user_model == "uuid":
+        s.update({
+            "LAUREL_USER_TABLE": "laurel_uuid_members",
+            "LAUREL_USER_PK_TYPE": "uuid",
+            "LAUREL_USER_PK_COLUMN": "uid",
+            "LAUREL_USER_USERNAME_COLUMN": "email",
+            "LAUREL_USER_ACTIVE_COLUMN": "enabled",
+            "LAUREL_USER_STAFF_COLUMN": "-",
+            "LAUREL_USER_SUPERUSER_COLUMN": "-",
+        })
     if profile.session_store == "custom":
         # laurel reads the project's store as the built-in engine it extends; the class name
         # gives Django's signing salt, the table the custom session model's.

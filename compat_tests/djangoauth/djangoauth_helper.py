@@ -81,10 +81,12 @@ def setup(msg: dict) -> dict:
     state["workdir"] = msg["workdir"]
     apps = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
     extra = {}
-    if profile.user_model == "custom" or profile.session_store == "custom":
+    if profile.user_model != "default" or profile.session_store == "custom":
         apps.append("laurelaccounts")
     if profile.user_model == "custom":
         extra["AUTH_USER_MODEL"] = "laurelaccounts.Member"
+    if profile.user_model == "uuid":
+        extra["AUTH_USER_MODEL"] = "laurelaccounts.UuidMember"
     engine = ENGINE_MODULES[profile.engine]
     if profile.session_store == "custom":
         engine = "laurelaccounts.sessions"
@@ -469,9 +471,10 @@ def snapshot(_msg: dict) -> dict:
 
     profile = state["profile"]
     snap: dict = {}
-    user_table = _user_model()._meta.db_table
+    meta = _user_model()._meta
+    q = connection.ops.quote_name
     with connection.cursor() as cur:
-        cur.execute(f"SELECT * FROM {connection.ops.quote_name(user_table)} ORDER BY id")
+        cur.execute(f"SELECT * FROM {q(meta.db_table)} ORDER BY {q(meta.pk.column)}")
         snap["users"] = [[str(v) for v in row] for row in cur.fetchall()]
         if profile.engine in ("db", "cached_db"):
             table = connection.ops.quote_name(_session_model()._meta.db_table)

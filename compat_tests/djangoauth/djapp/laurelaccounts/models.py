@@ -6,9 +6,16 @@ laurel must read users from this table (LAUREL_USER_TABLE) instead of auth_user,
 columns Django's get_user relies on: id, password, is_active, plus the fields laurel reports
 (username, is_staff, is_superuser).
 
+UuidMember: a custom user with a UUID pk in column uid, email as USERNAME_FIELD, is_active
+stored in column "enabled", and no is_staff / is_superuser at all (Django reads them with
+getattr defaults). SQLite stores the pk as char(32) hex, PostgreSQL as uuid; the session holds
+str(uuid) with dashes.
+
 LaurelSession: a custom session model for a SessionStore subclass with its own class name (which
 changes Django's signing salt) and its own table.
 """
+
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
@@ -59,3 +66,30 @@ class LaurelSession(AbstractBaseSession):
     class Meta:
         app_label = "laurelaccounts"
         db_table = "laurel_sessions"
+
+
+class UuidMemberManager(BaseUserManager):
+    def create_user(self, email, password=None, **extra):
+        # The model has no staff / superuser columns: such flags cannot be stored.
+        extra.pop("is_staff", None)
+        extra.pop("is_superuser", None)
+        user = self.model(email=email, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra):
+        return self.create_user(email, password, **extra)
+
+
+class UuidMember(AbstractBaseUser):
+    uid = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.CharField(max_length=254, unique=True)
+    is_active = models.BooleanField(default=True, db_column="enabled")
+
+    USERNAME_FIELD = "email"
+    objects = UuidMemberManager()
+
+    class Meta:
+        app_label = "laurelaccounts"
+        db_table = "laurel_uuid_members"
