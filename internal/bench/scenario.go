@@ -82,6 +82,9 @@ const setupConcurrency = 25
 // arriving later count as lost.
 const drainMax = 3 * time.Minute
 
+// drainQuiet ends the wait early when no frame arrived for this long.
+const drainQuiet = 30 * time.Second
+
 func uniq(tag string) string { return fmt.Sprintf("%s%d-", tag, time.Now().UnixNano()%1e9) }
 
 // opened is a fleet whose sockets are all subscribed.
@@ -291,7 +294,7 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 		return res, err
 	}
 	want := st.Sent * int64(o.memberships)
-	o.fleet.WaitReceived(want, 15*time.Second, drainMax)
+	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
@@ -321,7 +324,7 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 		return res, err
 	}
 	want := st.Sent * int64(o.memberships)
-	o.fleet.WaitReceived(want, 15*time.Second, drainMax)
+	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
@@ -352,7 +355,7 @@ func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int
 		return res, err
 	}
 	want := st.Sent
-	o.fleet.WaitReceived(want, 15*time.Second, drainMax)
+	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
