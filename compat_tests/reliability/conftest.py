@@ -34,7 +34,7 @@ COMPAT = os.path.dirname(HERE)
 DJPROJECT = os.path.join(COMPAT, "djproject")
 BIN = os.path.dirname(sys.executable)
 
-from harness.servers import Postgres, _pg_bin, free_port, start_postgres  # noqa: E402
+from harness.servers import Postgres, _pg_bin, free_port, start_postgres, start_redis  # noqa: E402
 
 from e2e.conftest import to_toml  # noqa: E402
 
@@ -174,16 +174,11 @@ class Laurel:
                 self.proc.wait(5)
 
 
-@pytest.fixture
-def laurel_factory(stack, go_build):
-    binary = go_build("./cmd/laurel")
-    started: list[Laurel] = []
-
+def _starter(stack, binary: str, started: list):
     def start(redis_url: str, wait_ready: bool = True, port: int | None = None, **laurel_cfg) -> Laurel:
         settings = stack.settings(redis_url)
         settings["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"] = [{"address": redis_url, "socket_timeout": 15.0}]
         settings["laurel"] = {"log_level": "info", "ping_interval": "20s", **laurel_cfg}
-        n = len(started)
         cfg = os.path.join(stack.dir, f"laurel-{uuid.uuid4().hex[:8]}.toml")
         with open(cfg, "w") as f:
             f.write(to_toml(settings))
@@ -194,7 +189,6 @@ def laurel_factory(stack, go_build):
                                   "--access-log", "off"], cwd=stack.dir, stdout=f, stderr=subprocess.STDOUT)
         lr = Laurel(p, port, log, redis_url)
         started.append(lr)
-        del n
         if wait_ready:
             def ready():
                 if p.poll() is not None:
@@ -202,12 +196,37 @@ def laurel_factory(stack, go_build):
                 return lr.readyz() == 200
             wait_for(ready, 30, "laurel /readyz 200")
         return lr
+    return start
 
-    yield start
+
+def _kill_all(started: list) -> None:
     for lr in started:
         if lr.proc.poll() is None:
             lr.proc.kill()
             lr.proc.wait(5)
+
+
+@pytest.fixture
+def laurel_factory(stack, go_build):
+    """start(redis_url, wait_ready=True, port=None, **laurel_settings) -> Laurel; killed at teardown."""
+    started: list[Laurel] = []
+    yield _starter(stack, go_build("./cmd/laurel"), started)
+    _kill_all(started)
+
+
+@pytest.fixture(scope="module")
+def module_laurel_factory(stack, go_build):
+    """laurel_factory for processes shared by a whole module."""
+    started: list[Laurel] = []
+    yield _starter(stack, go_build("./cmd/laurel"), started)
+    _kill_all(started)
+
+
+@pytest.fixture(scope="module")
+def module_redis():
+    r = start_redis()
+    yield r
+    r.stop(kill=True)
 
 
 def group_send(redis_url: str, group: str, message: dict, **layer_kw) -> None:
@@ -255,3 +274,71 @@ def subscribe(ws, task_id: str) -> None:
 
 __all__ = ["ConnectionClosed", "InvalidStatus", "close_code", "group_send", "members", "recv_json", "restart_postgres",
            "subscribe", "tail", "wait_for"]
+
+
+# --- raw WebSocket client: frames websockets refuses to send, and a client that never reads -----
+
+import base64  # noqa: E402
+import socket as socketlib  # noqa: E402
+import struct  # noqa: E402
+
+
+def raw_handshake(port: int, cookie: str | None, *, version: str = "13", upgrade: bool = True,
+                  extra: str = "", rcvbuf: int | None = None, path: str = "/ws/tasks/"):
+    """Send a handshake by hand; returns (socket, status, response head). The socket stays open."""
+    s = socketlib.socket()
+    if rcvbuf:
+        s.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, rcvbuf)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Origin: http://127.0.0.1:{port}"]
+    if upgrade:
+        lines += ["Upgrade: websocket", "Connection: Upgrade"]
+    lines += [f"Sec-WebSocket-Key: {key}", f"Sec-WebSocket-Version: {version}"]
+    if cookie is not None:
+        lines.append(f"Cookie: {cookie}")
+    req = "\r\n".join(lines) + "\r\n" + extra + "\r\n"
+    s.sendall(req.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return s, status, head
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """A masked client frame (RFC 6455 5.2)."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        hdr = struct.pack("!BB", b0, 0x80 | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, 0x80 | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, 0x80 | 127, n)
+    mask = os.urandom(4)
+    body = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    return hdr + mask + body
+
+
+def read_frame(s) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            c = s.recv(n - len(buf))
+            if not c:
+                raise ConnectionError("closed")
+            buf += c
+        return buf
+    b0, b1 = exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", exact(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", exact(8))[0]
+    return b0 & 0x0F, exact(n)
