@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 import requests
 
 from harness.servers import free_port, wait_port
