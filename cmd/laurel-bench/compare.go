@@ -35,6 +35,7 @@ type compareFlags struct {
 	jsonOut       string
 	doc           string
 	png           string
+	merge         string
 }
 
 func runCompare(ctx context.Context, args []string) error {
@@ -59,6 +60,7 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&f.doc, "doc", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
 	fs.StringVar(&f.png, "png", "", "write the bar chart to this PNG file")
+	fs.StringVar(&f.merge, "merge", "", "comma list of earlier -json files: their scenarios not run now are reported too")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +158,26 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 		pairs = append(pairs, p)
 	}
+	if f.merge != "" {
+		for _, path := range strings.Split(f.merge, ",") {
+			var old []bench.Result
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(b, &old); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			for _, o := range old {
+				if !hasScenario(pairs, o.Scenario) {
+					pairs = append(pairs, bench.Pair{Scenario: o.Scenario})
+				}
+				if !hasResult(results, o) {
+					results = append(results, o)
+				}
+			}
+		}
+	}
 	// results may have been reallocated: rebind pairs.
 	pairs = rebind(pairs, results)
 	if err := bench.WriteTable(os.Stdout, pairs); err != nil {
@@ -178,6 +200,24 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+func hasScenario(pairs []bench.Pair, sc string) bool {
+	for _, p := range pairs {
+		if p.Scenario == sc {
+			return true
+		}
+	}
+	return false
+}
+
+func hasResult(results []bench.Result, r bench.Result) bool {
+	for _, x := range results {
+		if x.Scenario == r.Scenario && x.Server == r.Server {
+			return true
+		}
+	}
+	return false
 }
 
 func rebind(pairs []bench.Pair, results []bench.Result) []bench.Pair {

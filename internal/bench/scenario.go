@@ -216,9 +216,9 @@ func (r *Runner) PublishPython(ctx context.Context, args ...string) (PublishStat
 	return st, err
 }
 
-// PublishGo sends count task.update events to group back to back through
-// channelsproto (for rates Python cannot reach), with workers concurrent
-// senders.
+// PublishGo sends count task.update events to group through channelsproto
+// (for rates Python cannot reach), with workers concurrent senders, as fast
+// as the server drains its inbox (closed loop, see below).
 func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int) (PublishStats, error) {
 	var st PublishStats
 	l, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
@@ -226,6 +226,30 @@ func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int
 		return st, err
 	}
 	defer func() { _ = l.Close() }()
+	// Closed loop: hold back while the server's inbox (the Redis key of its
+	// process channels, channels_redis capacity 100) holds 50 or more
+	// messages, so group_send never drops over capacity and the rate is what
+	// the server sustains.
+	var inboxes []string
+	members, err := r.redis().ZRange(ctx, "asgi:group:task_"+group, 0, -1).Result()
+	if err != nil {
+		return st, err
+	}
+	seen := map[string]bool{}
+	for _, m := range members {
+		if i := strings.IndexByte(m, '!'); i >= 0 && !seen[m[:i+1]] {
+			seen[m[:i+1]] = true
+			inboxes = append(inboxes, "asgi:"+m[:i+1])
+		}
+	}
+	backlogged := func() bool {
+		for _, k := range inboxes {
+			if n, err := r.redis().ZCard(ctx, k).Result(); err == nil && n >= 50 {
+				return true
+			}
+		}
+		return false
+	}
 	start := time.Now()
 	seq := make(chan int64, workers)
 	go func() {
@@ -241,6 +265,9 @@ func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int
 			var n int64
 			var first error
 			for i := range seq {
+				for backlogged() && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
 				msg := channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "task_id", Value: group},
 					{Key: "status", Value: "processing"}, {Key: "seq", Value: i}, {Key: "ts", Value: time.Now().UnixNano()}}
 				if err := l.GroupSend(ctx, "task_"+group, msg); err != nil {
