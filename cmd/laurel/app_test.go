@@ -110,6 +110,7 @@ func randHex(t *testing.T, n int) string {
 }
 
 type running struct {
+	dbPath string
 	base   string
 	prefix string
 	redis  *redis.Client
@@ -171,7 +172,7 @@ access_log = "off"
 		cancel()
 		t.Fatal(err)
 	}
-	r := &running{base: addr, prefix: prefix, cancel: cancel, done: make(chan error, 1)}
+	r := &running{dbPath: dbPath, base: addr, prefix: prefix, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- a.serve(ctx, listenAddr(f)) }()
 	opt, _ := redis.ParseURL(rurl)
 	r.redis = redis.NewClient(opt)
@@ -530,4 +531,28 @@ func TestServeUnixSocketMetricsBindAccessLog(t *testing.T) {
 		return strings.Contains(s, `"WSCONNECTING /ws/tasks/" - -`) && strings.Contains(s, `"WSCONNECT /ws/tasks/" - -`) &&
 			strings.Contains(s, `"WSDISCONNECT /ws/tasks/" - -`) && strings.Contains(s, `"GET /healthz" 200 3`)
 	})
+}
+
+// TestServeRevalidationClosesLoggedOutSocket deletes the Django session row
+// (what logout does) and expects the socket closed with 4003.
+func TestServeRevalidationClosesLoggedOutSocket(t *testing.T) {
+	r, key := startApp(t, "revalidate_interval = \"50ms\"\n")
+	c, _, err := r.dial(t, "/ws/tasks/", "sessionid="+key)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	db, err := sql.Open("sqlite", r.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	if _, err := db.Exec(`DELETE FROM django_session WHERE session_key = ?`, key); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = c.ReadMessage()
+	if !websocket.IsCloseError(err, 4003) {
+		t.Fatalf("after logout: %v, want close 4003", err)
+	}
+	eventually(t, "user_1 left", func() bool { return len(r.members(t, "user_1")) == 0 })
 }
