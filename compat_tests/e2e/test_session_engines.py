@@ -1,8 +1,10 @@
-"""The handshake decision with Django's other session engines (SESSION_ENGINE from the environment).
+"""The handshake decision with Django's other session engines and with PostgreSQL.
 
-For each engine a Daphne and a laurel (in front of it, --upstream) are started on the session's
-Redis and SQLite, with the project's settings under DJANGO_SESSION_ENGINE=<engine>; laurel's TOML
-comes from the same settings. The sessions are created by Django's login view, through the target.
+For each variant a Daphne and a laurel (in front of it, --upstream) are started on the session's
+Redis, with the project's settings under DJANGO_SESSION_ENGINE=<engine> and, for db-postgres,
+DJANGO_DATABASE_URL on a fresh database of the real PostgreSQL from the `postgres_server` fixture;
+laurel's TOML comes from the same settings. Sessions are created by Django's login view, through the
+target.
 """
 
 from __future__ import annotations
@@ -15,24 +17,31 @@ import requests
 
 from harness.servers import free_port, wait_port
 
-from .client import Browser, Socket
+from .client import USERS, Browser, Socket
 from .conftest import BIN, TARGETS, Stack, Target, to_toml
 from .helpers import browser, frame, open_tracked, refusal, wait_until
 
-ENGINES = [
-    "django.contrib.sessions.backends.cache",
-    "django.contrib.sessions.backends.cached_db",
-    "django.contrib.sessions.backends.signed_cookies",
-]
+# Variants: id → (SESSION_ENGINE, whether the database is a fresh PostgreSQL instead of the SQLite file)
+VARIANTS = {
+    "cache": ("django.contrib.sessions.backends.cache", False),
+    "cached_db": ("django.contrib.sessions.backends.cached_db", False),
+    "signed_cookies": ("django.contrib.sessions.backends.signed_cookies", False),
+    "db-postgres": ("django.contrib.sessions.backends.db", True),
+}
 ACCESS_DENIED = ("refused", 403, "Access denied", b"")
 
 
-@pytest.fixture(scope="module", params=ENGINES, ids=lambda e: e.rsplit(".", 1)[1])
+@pytest.fixture(scope="module", params=list(VARIANTS))
 def engine_targets(request, stack):
-    engine = request.param
-    name = engine.rsplit(".", 1)[1]
+    name = request.param
+    engine, postgres = VARIANTS[name]
     sub = Stack(dir=stack.dir, redis=stack.redis, env=dict(stack.env, DJANGO_SESSION_ENGINE=engine),
-                user_ids=stack.user_ids)
+                user_ids={})
+    if postgres:
+        sub.env["DJANGO_DATABASE_URL"] = request.getfixturevalue("postgres_server").createdb("laurel_e2e")
+        sub.manage("migrate", "-v0")
+        for user, pw in USERS.items():
+            sub.manage("createtestuser", user, pw)
     try:
         dport = free_port()
         d = sub.start(f"daphne-{name}", [
