@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 
 import pytest
 import requests
@@ -38,7 +39,7 @@ def engine_targets(request, stack):
     sub = Stack(dir=stack.dir, redis=stack.redis, env=dict(stack.env, DJANGO_SESSION_ENGINE=engine),
                 user_ids={})
     if postgres:
-        sub.env["DJANGO_DATABASE_URL"] = request.getfixturevalue("postgres_server").createdb("laurel_e2e")
+        sub.env["DJANGO_DATABASE_URL"] = request.getfixturevalue("postgres_server").createdb(f"laurel_e2e_{uuid.uuid4().hex[:8]}")
         sub.manage("migrate", "-v0")
         for user, pw in USERS.items():
             sub.manage("createtestuser", user, pw)
