@@ -47,7 +47,9 @@ type socket struct {
 
 	queue   chan *outFrame
 	closeCh chan closeRequest // capacity 1: the first request wins
-	done    chan struct{}     // closed when the reader returns
+	// slowTimer force-closes a slow consumer whose writer is blocked.
+	slowTimer atomic.Pointer[time.Timer]
+	done      chan struct{} // closed when the reader returns
 
 	connMu sync.Mutex
 	conn   *websocket.Conn
@@ -173,15 +175,24 @@ func (sk *socket) enqueue(f *outFrame) {
 	case sk.queue <- f:
 	default:
 		sk.srv.m.dropped(DropQueueFull).Inc()
-		sk.requestClose(CloseSlowConsumer, "slow consumer")
+		if sk.requestClose(CloseSlowConsumer, "slow consumer") {
+			sk.log.Info("slow consumer: send queue full; closing with 4008", slog.Int("queue_size", cap(sk.queue)))
+			// A writer blocked on a client that stopped reading cannot send
+			// the close frame until WriteTimeout: drop the connection if the
+			// socket has not ended within closeGrace.
+			sk.slowTimer.Store(time.AfterFunc(closeGrace, sk.forceClose))
+		}
 	}
 }
 
-// requestClose asks the writer to send a close frame; the first request wins.
-func (sk *socket) requestClose(code int, reason string) {
+// requestClose asks the writer to send a close frame; the first request wins
+// and gets true.
+func (sk *socket) requestClose(code int, reason string) bool {
 	select {
 	case sk.closeCh <- closeRequest{code, reason}:
+		return true
 	default:
+		return false
 	}
 }
 
@@ -233,6 +244,9 @@ func (sk *socket) run(conn *websocket.Conn) {
 	// connection unblocks a writer stuck on a client that stopped reading.
 	_ = conn.Close()
 	wg.Wait()
+	if t := sk.slowTimer.Load(); t != nil {
+		t.Stop()
+	}
 	sk.bg.Wait()
 	sk.release()
 	s.unregister(sk)
