@@ -85,7 +85,8 @@ func (l *Log) Handler(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		l.HTTP(r.RemoteAddr, r.Method, r.URL.Path, rec.status, rec.size)
+		// Daphne logs the raw request URI, query string included.
+		l.HTTP(r.RemoteAddr, r.Method, r.RequestURI, rec.status, rec.size)
 	})
 }
 

@@ -74,10 +74,10 @@ func TestHandler(t *testing.T) {
 		w.WriteHeader(404)
 		_, _ = w.Write([]byte("nope"))
 	}))
-	r := httptest.NewRequest("GET", "/missing", nil)
+	r := httptest.NewRequest("GET", "/missing?q=a%20b", nil)
 	r.RemoteAddr = "10.1.1.1:80"
 	h.ServeHTTP(httptest.NewRecorder(), r)
-	if want := "10.1.1.1:80 - - [02/Jan/2026:03:04:05] \"GET /missing\" 404 4\n"; buf.String() != want {
+	if want := "10.1.1.1:80 - - [02/Jan/2026:03:04:05] \"GET /missing?q=a%20b\" 404 4\n"; buf.String() != want {
 		t.Fatalf("got %q want %q", buf.String(), want)
 	}
 }
