@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,13 @@ func New(w io.Writer) *Log { return &Log{w: w, now: time.Now} }
 func (l *Log) entry(host, request, status, size string) {
 	if host == "" {
 		host = "None" // Python formats a missing client as None
+	}
+	// Daphne formats the client as "%s:%s" % (host, port): no brackets
+	// around an IPv6 host.
+	if strings.HasPrefix(host, "[") {
+		if i := strings.Index(host, "]:"); i > 0 {
+			host = host[1:i] + host[i+1:]
+		}
 	}
 	b := make([]byte, 0, 96+len(request))
 	b = append(b, host...)

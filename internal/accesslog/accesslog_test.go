@@ -3,6 +3,8 @@ package accesslog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,7 +24,7 @@ func TestGoldenLines(t *testing.T) {
 		Cases []struct {
 			Protocol, Action string
 			Details          struct {
-				Client       *string
+				ClientAddr   []any `json:"client_addr"`
 				Path, Method string
 				Status       int
 				Size         int64
@@ -40,9 +42,10 @@ func TestGoldenLines(t *testing.T) {
 		var buf bytes.Buffer
 		l := New(&buf)
 		l.now = func() time.Time { return time.Date(2026, 11, 26, 1, 2, 3, 0, time.Local) }
+		// The client as Go's http.Request.RemoteAddr has it.
 		client := ""
-		if tc.Details.Client != nil {
-			client = *tc.Details.Client
+		if a := tc.Details.ClientAddr; len(a) == 2 {
+			client = net.JoinHostPort(fmt.Sprint(a[0]), fmt.Sprint(a[1]))
 		}
 		d := tc.Details
 		switch tc.Protocol + " " + tc.Action {
@@ -75,9 +78,9 @@ func TestHandler(t *testing.T) {
 		_, _ = w.Write([]byte("nope"))
 	}))
 	r := httptest.NewRequest("GET", "/missing?q=a%20b", nil)
-	r.RemoteAddr = "10.1.1.1:80"
+	r.RemoteAddr = "[::1]:80"
 	h.ServeHTTP(httptest.NewRecorder(), r)
-	if want := "10.1.1.1:80 - - [02/Jan/2026:03:04:05] \"GET /missing?q=a%20b\" 404 4\n"; buf.String() != want {
+	if want := "::1:80 - - [02/Jan/2026:03:04:05] \"GET /missing?q=a%20b\" 404 4\n"; buf.String() != want {
 		t.Fatalf("got %q want %q", buf.String(), want)
 	}
 }
