@@ -299,9 +299,25 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	errc := make(chan error, 2)
 	go func() { errc <- main.Serve(ln) }()
 	wctx, stopWatch := context.WithCancel(context.Background())
-	watchDone := make(chan struct{})
+	watchDone, reaperDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(watchDone); a.watch.run(wctx) }()
-	defer func() { stopWatch(); <-watchDone }()
+	defer func() { stopWatch(); <-watchDone; <-reaperDone }()
+	if core, ok := a.layer.(*channelsproto.Layer); ok && a.cfg.HeartbeatInterval >= 0 {
+		// Heartbeat and sweeping of killed processes' memberships; stopped
+		// (own entry removed) after the drain, before the layer closes.
+		go func() {
+			defer close(reaperDone)
+			err := core.RunReaper(wctx, channelsproto.ReaperConfig{
+				Interval: a.cfg.HeartbeatInterval.D(),
+				OnRejoin: func(ctx context.Context) { a.srv.RefreshGroups(ctx) },
+			})
+			if err != nil {
+				a.log.Error("heartbeat", slog.Any("err", err))
+			}
+		}()
+	} else {
+		close(reaperDone)
+	}
 	if a.cfg.MetricsBind != "" {
 		mln, err := net.Listen("tcp", a.cfg.MetricsBind)
 		if err != nil {

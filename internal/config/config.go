@@ -50,6 +50,12 @@ type Laurel struct {
 	// GroupRefreshInterval re-adds sockets to their groups (default half of
 	// CHANNEL_LAYERS group_expiry).
 	GroupRefreshInterval Duration `toml:"group_refresh_interval"`
+	// HeartbeatInterval is how often this process renews its heartbeat in
+	// Redis and sweeps the group memberships of laurel processes whose
+	// heartbeat is older than 3 intervals (killed without draining). 0 means
+	// the default, 10 s; a negative value turns heartbeat and sweeping off.
+	// Only for the core channels_redis layer.
+	HeartbeatInterval Duration `toml:"heartbeat_interval"`
 	// HandshakeTimeout bounds authentication and connect-time group_adds
 	// (default 5 s).
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
