@@ -97,6 +97,10 @@ func runCompare(ctx context.Context, args []string) error {
 	}()
 	stackFor := func(db string, procs int) (*bench.Stack, error) {
 		key := fmt.Sprintf("%s/%d", db, procs)
+		db, _, _ = strings.Cut(db, ":")
+		if db == "idle" {
+			db = "sqlite"
+		}
 		if s := stacks[key]; s != nil {
 			return s, nil
 		}
@@ -127,6 +131,11 @@ func runCompare(ctx context.Context, args []string) error {
 		procs := 1
 		if n, err := size(sc[strings.LastIndex(sc, "-")+1:]); err == nil && n > f.laurelPerProc {
 			procs = (n + f.laurelPerProc - 1) / f.laurelPerProc
+		}
+		// Idle memory is measured on freshly started servers: a Go heap or a
+		// Python arena grown by an earlier scenario is not given back at once.
+		if strings.HasPrefix(sc, "idle-") {
+			db = "idle:" + sc
 		}
 		st, err := stackFor(db, procs)
 		if err != nil {

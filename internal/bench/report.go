@@ -31,6 +31,8 @@ var Headlines = map[string][]Headline{
 	"idle": {
 		{MetricRSSPerSocket, "RSS per socket (KB)", true}, {MetricRSS, "server RSS (MB)", true},
 		{MetricCPU, "CPU at rest (%)", true}, {MetricGoroutines, "goroutines", true},
+		{MetricHeapPerSocket, "Go heap in use per socket (KB)", true},
+		{MetricStackPerSocket, "goroutine stacks per socket (KB)", true},
 		{MetricFailures, "sockets not open", true},
 	},
 }

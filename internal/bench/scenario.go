@@ -50,6 +50,11 @@ const (
 	MetricGoroutines   = "goroutines"
 	MetricThreads      = "threads"
 	MetricClosed       = "closed_by_server"
+	// MetricHeapPerSocket and MetricStackPerSocket are a Go server's heap in
+	// use and goroutine stacks in use, in KB per socket (all of it, not the
+	// growth: an upper bound).
+	MetricHeapPerSocket  = "heap_inuse_per_socket_kb"
+	MetricStackPerSocket = "stack_inuse_per_socket_kb"
 )
 
 // Runner runs scenarios on a Stack.
@@ -443,8 +448,18 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 		res.Values[MetricRSSPerSocket] = float64(after.RSS-base.RSS) / 1024 / float64(o.memberships)
 	}
 	res.Values[MetricThreads] = float64(after.Threads)
-	if g, ok := goroutines(srv); ok {
+	if g, ok := scrapeSum(srv, "go_goroutines"); ok {
 		res.Values[MetricGoroutines] = g
+	}
+	// Where a Go server's memory goes: heap in use and goroutine stacks, per
+	// socket (the runtime's own figures, from /metrics).
+	if o.memberships > 0 {
+		for m, name := range map[string]string{MetricHeapPerSocket: "go_memstats_heap_inuse_bytes",
+			MetricStackPerSocket: "go_memstats_stack_inuse_bytes"} {
+			if v, ok := scrapeSum(srv, name); ok {
+				res.Values[m] = v / 1024 / float64(o.memberships)
+			}
+		}
 	}
 	rep := o.fleet.Stop()
 	res.Values[MetricFailures] = float64(n - o.memberships)
@@ -456,8 +471,8 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	return res, nil
 }
 
-// goroutines sums go_goroutines over srv's metrics endpoints.
-func goroutines(srv *Server) (float64, bool) {
+// scrapeSum sums the gauge name over srv's metrics endpoints.
+func scrapeSum(srv *Server, name string) (float64, bool) {
 	if len(srv.Metrics) == 0 {
 		return 0, false
 	}
@@ -467,7 +482,7 @@ func goroutines(srv *Server) (float64, bool) {
 		if err != nil {
 			return 0, false
 		}
-		v, ok := scrapeGauge(resp.Body, "go_goroutines")
+		v, ok := scrapeGauge(resp.Body, name)
 		_ = resp.Body.Close()
 		if !ok {
 			return 0, false
