@@ -97,3 +97,36 @@ def test_sigterm_drains_with_1001_and_clients_reconnect(stack, redis, laurel_fac
         wait_for(lambda: members(redis.url, "task_drain0"), 5, "membership after reconnect")
         group_send(redis.url, "task_drain0", {"type": "task.done", "again": True})
         assert recv_json(ws) == {"type": "task_done", "again": True}
+
+
+def test_kill9_memberships_are_reaped(stack, redis, laurel_factory):
+    """A laurel killed with SIGKILL cannot discard its memberships; a live process sweeps them after
+    3 heartbeat intervals, and Python's group_send then no longer writes to the dead inbox."""
+    victim = laurel_factory(redis.url, heartbeat_interval="0.5s")
+    survivor = laurel_factory(redis.url, heartbeat_interval="0.5s")
+    k1, k2 = stack.sessions(f"k9a{uuid.uuid4().hex[:6]}", f"k9b{uuid.uuid4().hex[:6]}")
+    dead_ws, live_ws = victim.ws(k1), survivor.ws(k2)
+    subscribe(dead_ws, "k9")
+    subscribe(live_ws, "k9")
+    wait_for(lambda: len(members(redis.url, "task_k9")) == 2, 5, "both members")
+    r = __import__("redis").Redis.from_url(redis.url)
+    assert r.zcard("asgi:laurel:procs") == 2
+    victim.proc.kill()
+    victim.proc.wait(5)
+    killed = time.monotonic()
+    # The victim's entries (its task group and its user_<id> group) disappear; the survivor's stay.
+    wait_for(lambda: len(members(redis.url, "task_k9")) == 1, 10, "dead member reaped")
+    reaped_after = time.monotonic() - killed
+    assert reaped_after < 3 * 0.5 + 2, reaped_after
+    [left] = members(redis.url, "task_k9")
+    assert r.zcard("asgi:laurel:procs") == 1
+    user_groups = {g.decode(): [m.decode() for m in r.zrange(g, 0, -1)] for g in r.keys("asgi:group:user_*")}
+    prefixes = {m.split("!")[0] for ms in user_groups.values() for m in ms}
+    assert prefixes == {left.split("!")[0]}, user_groups
+    # Python's group_send reaches the survivor only; no inbox is left for the dead process.
+    group_send(redis.url, "task_k9", {"type": "task.done"})
+    assert recv_json(live_ws) == {"type": "task_done"}
+    assert [k for k in r.keys("asgispecific.*") if not k.decode().startswith("asgi" + left.split("!")[0])] == []
+    live_ws.close()
+    survivor.stop()
+    assert r.zcard("asgi:laurel:procs") == 0
