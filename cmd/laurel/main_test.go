@@ -72,6 +72,18 @@ func TestServeFlags(t *testing.T) {
 	if l.PingTimeout != 99 {
 		t.Fatal("an unset flag overrode the config")
 	}
+	// A full Daphne 4.2.3 command line is accepted.
+	f, err = parseServeFlags([]string{"-b", "0.0.0.0", "-p", "8000", "--websocket-max-message-size", "0",
+		"--websocket_connect_timeout", "9", "-t", "60", "--application-close-timeout", "10", "--websocket-max-frame-size", "5",
+		"-s", "daphne", "--log-fmt", "%(message)s", "--proxy-headers-host", "X-Real-IP", "Toca3d.asgi:application"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Daphne command line: %v", err)
+	}
+	var d config.Laurel
+	f.applyFlags(&d)
+	if d.MaxMessageSize != -1 || d.HandshakeTimeout.D().Seconds() != 9 || len(f.ignored) != 6 {
+		t.Fatalf("Daphne flags: %+v ignored=%v", d, f.ignored)
+	}
 	f, _ = parseServeFlags([]string{"-u", "/run/laurel.sock"}, &bytes.Buffer{})
 	if l := listenAddr(f); l.network != "unix" || l.addr != "/run/laurel.sock" {
 		t.Fatalf("unix listen %v", l)

@@ -29,6 +29,9 @@ type serveFlags struct {
 	upstream     string
 	metricsBind  string
 	asgiApp      string
+	maxMessage   int
+	connectTO    int
+	ignored      []string // Daphne flags accepted without effect
 	reusePort    bool
 	set          map[string]bool
 }
@@ -61,6 +64,19 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.upstream, "upstream", "", "ASGI server for everything else: http://host:port or unix:/path")
 	fs.StringVar(&f.metricsBind, "metrics-bind", "", "serve /metrics, /healthz and /readyz on this address too")
 	fs.BoolVar(&f.reusePort, "reuse-port", false, "listen with SO_REUSEPORT so several laurel processes share the port (Linux)")
+	fs.IntVar(&f.maxMessage, "websocket-max-message-size", 1<<20, "largest incoming WebSocket message in bytes; 0 for no limit")
+	for _, n := range []string{"websocket_connect_timeout", "websocket-connect-timeout"} {
+		fs.IntVar(&f.connectTO, n, 5, "seconds allowed for a WebSocket handshake (authentication and group joins)")
+	}
+	// Daphne flags laurel accepts so that a Daphne command line keeps
+	// working, but that have no effect here (logged at start-up).
+	for _, n := range []string{"t", "http-timeout", "application-close-timeout", "websocket-max-frame-size",
+		"s", "server-name", "log-fmt", "proxy-headers-host", "proxy-headers-port"} {
+		fs.Func(n, "accepted for Daphne compatibility; no effect", func(string) error {
+			f.ignored = append(f.ignored, n)
+			return nil
+		})
+	}
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			return nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -90,6 +106,8 @@ func canonicalFlag(n string) string {
 		return "verbosity"
 	case "websocket-timeout":
 		return "websocket_timeout"
+	case "websocket-connect-timeout":
+		return "websocket_connect_timeout"
 	}
 	return n
 }
@@ -104,6 +122,15 @@ func seconds(n int) config.Duration {
 
 // applyFlags lets command-line flags override the file and environment.
 func (f *serveFlags) applyFlags(l *config.Laurel) {
+	if f.set["websocket-max-message-size"] {
+		l.MaxMessageSize = int64(f.maxMessage)
+		if f.maxMessage == 0 {
+			l.MaxMessageSize = -1 // Daphne's 0: no limit
+		}
+	}
+	if f.set["websocket_connect_timeout"] && f.connectTO > 0 {
+		l.HandshakeTimeout = config.Duration(time.Duration(f.connectTO) * time.Second)
+	}
 	if f.set["proxy-headers"] {
 		l.ProxyHeaders = f.proxyHeaders
 	}
@@ -179,6 +206,9 @@ func runServe(ctx context.Context, args []string, io stdio) error {
 	log := newLogger(io.stderr, settings.Laurel)
 	for _, w := range settings.Warnings {
 		log.Warn(w)
+	}
+	for _, n := range f.ignored {
+		log.Warn("Daphne flag accepted but has no effect in laurel", slog.String("flag", "--"+n))
 	}
 	if f.asgiApp != "" {
 		log.Info("ASGI application argument ignored: laurel serves its routes natively; use --upstream to keep serving the rest",
