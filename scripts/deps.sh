@@ -30,7 +30,17 @@ venv_for() {
   fi
   echo "deps: building $dir from $req"
   rm -rf "$dir"
-  python3 -m venv "$dir"
+  # An env file may ask for another interpreter (`# python: python3.12`): found on PATH or
+  # among pyenv's versions; without it the venv falls back to python3, and says so.
+  local want py=""
+  want=$(sed -n 's/^# python: //p' "$req")
+  if [ -n "$want" ]; then
+    for cand in "$want" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/"$want"; do
+      if "$cand" -c 'import sys' >/dev/null 2>&1; then py=$cand; break; fi
+    done
+    [ -n "$py" ] || echo "deps: $want not found for $req, using python3"
+  fi
+  ${py:-python3} -m venv "$dir"
   "$dir/bin/pip" install -q --disable-pip-version-check $(sed -n 's/^# pip-flags: //p' "$req") -r "$req"
   sha256sum "$req" | cut -d' ' -f1 >"$stamp"
 }
