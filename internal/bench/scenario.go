@@ -244,7 +244,7 @@ func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int
 	for _, m := range members {
 		if i := strings.IndexByte(m, '!'); i >= 0 && !seen[m[:i+1]] {
 			seen[m[:i+1]] = true
-			inboxes = append(inboxes, "asgi:"+m[:i+1])
+			inboxes = append(inboxes, "asgi"+m[:i+1]) // channels_redis: prefix + channel, no separator
 		}
 	}
 	backlogged := func() bool {
