@@ -42,6 +42,12 @@ type Config struct {
 	// SubscriptionLimit is the most groups a socket may join through
 	// actions. Zero means 100; negative means no limit.
 	SubscriptionLimit int
+	// MaxSocketsPerAddress is the most sockets one client address (the
+	// host part of the request's RemoteAddr, as rewritten by trusted proxy
+	// headers) may hold open at once; further handshakes are refused with
+	// 429. Zero or negative means no limit (the default: browsers behind one
+	// NAT share an address).
+	MaxSocketsPerAddress int
 	// PingInterval is how long a socket may be idle before a ping is sent.
 	// Zero means 20 s (Daphne's default); negative disables pings.
 	PingInterval time.Duration

@@ -15,6 +15,7 @@ import (
 const (
 	refused403 = "HTTP/1.1 403 Access denied\r\n\r\n"
 	refused503 = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\r\n"
+	refused429 = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\n\r\n"
 )
 
 // ServeHTTP handles a WebSocket handshake on one of the Server's routes. A
@@ -22,7 +23,9 @@ const (
 //   - 403 (Daphne's exact bytes): Origin not allowed by ALLOWED_HOSTS, or no
 //     authenticated session on a route with AuthRequired;
 //   - 503: the session store or the channel layer is unavailable, or the
-//     server is shutting down.
+//     server is shutting down;
+//   - 429: the client's address already holds Config.MaxSocketsPerAddress
+//     sockets.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, kwargs := s.find(r.URL.Path)
 	if rt == nil || !websocket.IsWebSocketUpgrade(r) {
@@ -37,6 +40,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Origin != nil && !s.cfg.Origin.Allow(r.Header.Values("Origin")) {
 		s.refuse(w, r, refused403, "rejected", "origin")
 		log.Info("handshake refused", slog.String("reason", "origin"), slog.String("origin", r.Header.Get("Origin")))
+		return
+	}
+
+	if s.addressFull(client) {
+		s.refuse(w, r, refused429, "rejected", refuseAddress)
+		log.Warn("handshake refused: too many sockets from this address", slog.Int("limit", s.cfg.MaxSocketsPerAddress))
 		return
 	}
 
@@ -63,8 +72,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock := newSocket(s, rt, kwargs, v, cookie, client, path)
 	sock.log = log.With(slog.String("conn_id", sock.channel), slog.String("user_id", v.UserID))
-	if !s.register(sock) {
-		s.refuse(w, r, refused503, "unavailable", "shutting_down")
+	switch s.register(sock) {
+	case refuseClosing:
+		sock.release()
+		s.refuse(w, r, refused503, "unavailable", refuseClosing)
+		return
+	case refuseAddress:
+		sock.release()
+		s.refuse(w, r, refused429, "rejected", refuseAddress)
+		log.Warn("handshake refused: too many sockets from this address", slog.Int("limit", s.cfg.MaxSocketsPerAddress))
 		return
 	}
 	if err := sock.joinConnectGroups(ctx); err != nil {
@@ -106,8 +122,11 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, raw, result, rea
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		status := http.StatusForbidden
-		if raw == refused503 {
+		switch raw {
+		case refused503:
 			status = http.StatusServiceUnavailable
+		case refused429:
+			status = http.StatusTooManyRequests
 		}
 		w.WriteHeader(status)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type Server struct {
 
 	mu      sync.RWMutex
 	sockets map[string]*socket // by channel name
+	perAddr map[string]int     // open sockets by client address, when limited
 	closing bool
 	wg      sync.WaitGroup // one per registered socket
 
@@ -53,6 +55,7 @@ func New(cfg Config) (*Server, error) {
 		routes:  routes,
 		m:       m,
 		sockets: map[string]*socket{},
+		perAddr: map[string]int{},
 	}
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: c.HandshakeTimeout,
@@ -198,23 +201,65 @@ func (s *Server) prepareEvent(msg channelsproto.Map, shared bool) (*outFrame, er
 	return &outFrame{data: data, pm: pm}, nil
 }
 
-// register adds a socket unless the server is closing.
-func (s *Server) register(sock *socket) bool {
+// Reasons register refuses a socket.
+const (
+	refuseClosing = "shutting_down"
+	refuseAddress = "address_limit"
+)
+
+// register adds a socket unless the server is closing or the socket's
+// address already holds Config.MaxSocketsPerAddress sockets; it returns the
+// refusal reason, "" when registered.
+func (s *Server) register(sock *socket) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return refuseClosing
+	}
+	if lim := s.cfg.MaxSocketsPerAddress; lim > 0 {
+		a := clientHost(sock.client)
+		if s.perAddr[a] >= lim {
+			return refuseAddress
+		}
+		s.perAddr[a]++
 	}
 	s.sockets[sock.channel] = sock
 	s.wg.Add(1)
-	return true
+	return ""
+}
+
+// addressFull reports whether client's address is at its socket limit (a
+// cheap check before authenticating; register decides).
+func (s *Server) addressFull(client string) bool {
+	lim := s.cfg.MaxSocketsPerAddress
+	if lim <= 0 {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.perAddr[clientHost(client)] >= lim
 }
 
 func (s *Server) unregister(sock *socket) {
 	s.mu.Lock()
 	delete(s.sockets, sock.channel)
+	if s.cfg.MaxSocketsPerAddress > 0 {
+		a := clientHost(sock.client)
+		if s.perAddr[a]--; s.perAddr[a] <= 0 {
+			delete(s.perAddr, a)
+		}
+	}
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// clientHost is the address part of a RemoteAddr ("host:port", or a bare
+// host or unix socket path as given).
+func clientHost(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
 }
 
 // Shutdown stops accepting handshakes, closes every socket with

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/client"
 	"github.com/laurel-server/laurel/consumer"
 	"github.com/laurel-server/laurel/djangoauth"
 	"github.com/laurel-server/laurel/internal/accesslog"
@@ -145,6 +146,7 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 		QueueSize:            a.cfg.QueueSize,
 		MaxMessageSize:       a.cfg.MaxMessageSize,
 		SubscriptionLimit:    a.cfg.SubscriptionLimit,
+		MaxSocketsPerAddress: a.cfg.MaxSocketsPerAddress,
 		PingInterval:         a.cfg.PingInterval.D(),
 		PingTimeout:          a.cfg.PingTimeout.D(),
 		MaxLifetime:          a.cfg.WebsocketTimeout.D(),
@@ -220,6 +222,8 @@ func (a *app) handler(withMetrics bool) http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
+	// The browser client (docs/client.md), so pages can load it from laurel itself.
+	mux.Handle("GET "+client.Prefix, client.Handler())
 	if withMetrics {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 	}

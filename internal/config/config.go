@@ -40,6 +40,9 @@ type Laurel struct {
 	// SubscriptionLimit is the most groups a socket may join by actions
 	// (default 100).
 	SubscriptionLimit int `toml:"subscription_limit"`
+	// MaxSocketsPerAddress limits the sockets one client address may hold
+	// open; further handshakes get 429 (default 0: no limit).
+	MaxSocketsPerAddress int `toml:"max_sockets_per_address"`
 	// DrainPeriod spreads the 1001 closes on shutdown (default 5 s).
 	DrainPeriod Duration `toml:"drain_period"`
 	// ShutdownTimeout bounds the whole shutdown (default drain_period + 10 s).
@@ -312,7 +315,7 @@ func (s *Settings) validate() error {
 	}
 	l := &s.Laurel
 	for name, v := range map[string]int64{"queue_size": int64(l.QueueSize), "max_message_size": l.MaxMessageSize,
-		"subscription_limit": int64(l.SubscriptionLimit)} {
+		"subscription_limit": int64(l.SubscriptionLimit), "max_sockets_per_address": int64(l.MaxSocketsPerAddress)} {
 		if v < 0 {
 			return fmt.Errorf("%w: laurel.%s must not be negative", ErrSetting, name)
 		}
