@@ -63,3 +63,17 @@ def go_build():
         return path
 
     return build
+
+
+# --- mariadb_server (djangoauth's MySQL/MariaDB session engine) -------------------------------
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """A throwaway MariaDB server (harness/mariadb.py): `.port`, `.dsn(db)`, `.createdb(name)`,
+    `.sql(statement)`; root@127.0.0.1 with an empty password."""
+    from harness.mariadb import start_mariadb
+
+    m = start_mariadb()
+    yield m
+    m.stop()
