@@ -94,6 +94,11 @@ def setup(msg: dict) -> dict:
         path = os.path.join(msg["workdir"], "sessions")
         os.makedirs(path, exist_ok=True)
         extra["SESSION_FILE_PATH"] = path
+    # settings.configure() skips what Settings.__init__ does for a settings module in a deployed
+    # Django (django/conf/__init__.py): put TIME_ZONE into the process's TZ, so that naive local
+    # datetimes (USE_TZ=False) are TIME_ZONE's wall clock and not the machine's.
+    os.environ["TZ"] = profile.time_zone
+    time.tzset()
     settings.configure(
         DEBUG=False,
         SECRET_KEY=SECRET_NEW,
@@ -124,11 +129,15 @@ def setup(msg: dict) -> dict:
     versions = {"django": django.get_version(), "python": platform.python_version()}
     if PYSHIM:
         versions["note"] = "Django >= 6 on Python < 3.12 via djangoauth_pyshim"
-    for dist in ("channels", "redis", "django-redis", "psycopg"):
+    for dist in ("channels", "redis", "django-redis", "psycopg", "mysqlclient"):
         try:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:
             pass
+    from django.db import connection
+
+    if connection.vendor == "mysql":
+        versions["mariadb"] = connection.mysql_server_info
     return versions
 
 
