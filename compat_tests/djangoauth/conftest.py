@@ -57,14 +57,18 @@ def authcheck_binary(go_build):
 
 
 @pytest.fixture(scope="session")
-def djangoauth_run(tmp_path_factory, postgres_server, redis_server, authcheck_binary):
+def djangoauth_run(request, tmp_path_factory, postgres_server, redis_server, authcheck_binary):
     """djangoauth_run(profile_name) -> ProfileRun, computed once per profile and session."""
+    # MariaDB is started only when a selected test needs a MySQL profile.
+    mariadb_server = None
+    if any(PROFILES_BY_NAME[n].database == "mysql" for n in _wanted):
+        mariadb_server = request.getfixturevalue("mariadb_server")
 
     def one(name: str) -> ProfileRun | Exception:
         try:
             workdir = str(tmp_path_factory.mktemp(f"djangoauth-{name}"))
             return run_profile(PROFILES_BY_NAME[name], workdir, postgres_server, redis_server,
-                               authcheck_binary)
+                               authcheck_binary, mariadb_server)
         except Exception as e:  # noqa: BLE001 - re-raised in every test of the profile
             return e
 

@@ -79,7 +79,8 @@ class Profile:
     """One Django configuration under test.
 
     engine: short SESSION_ENGINE name (db, cache, cached_db, file, signed_cookies).
-    database: "sqlite" or "postgres" (holds the users, and the sessions for db/cached_db).
+    database: "sqlite", "postgres" or "mysql" (MariaDB; holds the users, and the sessions for
+    db/cached_db).
     cache: None, "redis" (django.core.cache.backends.redis.RedisCache) or "django_redis".
     user_model: "default" (auth.User), "custom" (laurelaccounts.Member, table laurel_members) or
     "uuid" (laurelaccounts.UuidMember: UUID pk "uid", email username, active column "enabled", no
@@ -140,6 +141,13 @@ PROFILES: list[Profile] = [
             user_model="uuid"),
     Profile("custom_user_cache_postgres", "cache", database="postgres", cache="django_redis",
             user_model="custom", redis_db=4, key_prefix="laurel-cu"),
+    # MariaDB through Django's MySQL backend (mysqlclient): expire_date is a naive datetime(6),
+    # UTC under USE_TZ=True (TIME_ZONE must not matter), local time in TIME_ZONE under USE_TZ=False.
+    Profile("db_mysql", "db", database="mysql", time_zone="America/New_York"),
+    Profile("db_mysql_naive_tokyo", "db", database="mysql", use_tz=False, time_zone="Asia/Tokyo"),
+    # UUID pk on MariaDB: Django >= 5.0 uses MariaDB's native uuid type (10.7+), 4.2 char(32).
+    Profile("uuid_user_signed_cookies_mysql", "signed_cookies", database="mysql",
+            user_model="uuid"),
 ]
 
 PROFILES_BY_NAME = {p.name: p for p in PROFILES}

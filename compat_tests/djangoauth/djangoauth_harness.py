@@ -114,11 +114,16 @@ def authcheck(binary: str, settings_path: str, workdir: str, name: str) -> LineP
                        os.path.join(workdir, f"authcheck-{name}.stderr"))
 
 
-def databases_for(profile: Profile, workdir: str, postgres_server) -> dict:
+def databases_for(profile: Profile, workdir: str, postgres_server, mariadb_server=None) -> dict:
     if profile.database == "sqlite":
         return {"default": {"ENGINE": "django.db.backends.sqlite3",
                             "NAME": os.path.join(workdir, "db.sqlite3")}}
     dbname = "laurel_" + profile.name
+    if profile.database == "mysql":
+        mariadb_server.createdb(dbname)
+        return {"default": {"ENGINE": "django.db.backends.mysql", "NAME": dbname,
+                            "USER": "root", "PASSWORD": "", "HOST": "127.0.0.1",
+                            "PORT": str(mariadb_server.port)}}
     postgres_server.createdb(dbname)
     return {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": dbname,
                         "USER": "postgres", "PASSWORD": "", "HOST": "127.0.0.1",
@@ -187,7 +192,7 @@ def laurel_settings(profile: Profile, django_settings: dict) -> dict:
 
 
 def run_profile(profile: Profile, workdir: str, postgres_server, redis_server,
-                authcheck_binary) -> ProfileRun:
+                authcheck_binary, mariadb_server=None) -> ProfileRun:
     """Build every case of `profile` with real Django, let laurel judge them (store snapshots
     around it), then let Django judge them. `authcheck_binary` is a callable returning the path
     (it may raise: the Django side still runs, and the laurel comparisons fail with the error)."""
@@ -196,7 +201,7 @@ def run_profile(profile: Profile, workdir: str, postgres_server, redis_server,
     try:
         versions = helper.ask({
             "cmd": "setup", "profile": profile.name, "workdir": workdir,
-            "databases": databases_for(profile, workdir, postgres_server),
+            "databases": databases_for(profile, workdir, postgres_server, mariadb_server),
             "caches": caches_for(profile, redis_server),
         }, timeout=180)
         created = helper.ask({"cmd": "create"}, timeout=300)
