@@ -190,3 +190,16 @@ def test_malformed_payloads_from_redis_are_counted_and_skipped(hl, keys):
         wait_for(lambda: hl.metric("laurel_layer_malformed_total") >= before + 3, 10, "malformed counted")
         group_send(hl.redis_url, "task_mal1", {"type": "task.done", "after": "junk"})
         assert recv_json(ws) == {"type": "task_done", "after": "junk"}
+
+
+def test_per_address_limit_429(stack, module_redis, module_laurel_factory, keys):
+    lr = module_laurel_factory(module_redis.url, max_sockets_per_address=5)
+    socks = [lr.ws(keys[2]) for _ in range(5)]
+    try:
+        assert lr.status_of(keys[2]) == 429
+        assert lr.metric("laurel_handshakes_total", 'reason="address_limit"') == 1
+        socks.pop().close()
+        wait_for(lambda: lr.status_of(keys[2]) == 101, 5, "a slot freed by a close")
+    finally:
+        for ws in socks:
+            ws.close()
