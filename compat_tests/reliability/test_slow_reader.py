@@ -14,7 +14,7 @@ from channels_redis.core import RedisChannelLayer
 from .conftest import ConnectionClosed, frame, members, raw_handshake, subscribe, wait_for
 
 NORMAL = 5
-ROUNDS = 40
+ROUNDS = 25
 PAYLOAD = "p" * 100_000
 
 
