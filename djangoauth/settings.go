@@ -99,7 +99,8 @@ type DatabaseConfig struct {
 	// User, Password, Host and Port are USER, PASSWORD, HOST and PORT.
 	User, Password, Host, Port string
 	// Options is OPTIONS; for PostgreSQL "sslmode" and friends are passed
-	// through as connection parameters, for MySQL as DSN parameters.
+	// through as connection parameters. MySQL's OPTIONS (mysqlclient
+	// connect arguments) are not applied.
 	Options map[string]any
 }
 

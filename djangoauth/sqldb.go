@@ -35,8 +35,9 @@ type sqlDB struct {
 //     immutable, so Django's concurrent writes are seen) and a busy timeout.
 //   - PostgreSQL (pgx): default_transaction_read_only=on on every connection.
 //   - MySQL/MariaDB (go-sql-driver/mysql): plain connection; laurel only
-//     issues SELECT statements (grant it SELECT only). Not tested against a
-//     server in this repository.
+//     issues SELECT statements (grant it SELECT only). Tested against
+//     MariaDB 10.11 (sqldb_mysql_test.go with LAUREL_TEST_MYSQL, and the
+//     compat suite's db_mysql profiles); OPTIONS are not applied.
 func openSQL(cfg Config) (*sqlDB, error) {
 	d := cfg.Database
 	s := &sqlDB{naiveTZ: time.UTC}
