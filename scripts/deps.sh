@@ -10,6 +10,12 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-sentinel >/dev/null || need_apt+=(redis-sentinel)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# mysql: a throwaway MariaDB for djangoauth's MySQL tests, and what pip needs to build
+# mysqlclient (Django's MySQL driver) in the compat venvs.
+{ [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null; } || need_apt+=(mariadb-server)
+{ command -v pkg-config >/dev/null && pkg-config --exists mysqlclient; } ||
+  need_apt+=(default-libmysqlclient-dev pkg-config)
+command -v gcc >/dev/null || need_apt+=(build-essential)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -17,7 +23,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 # Debian starts these services on install; the tests start their own on free ports.
-for svc in redis-server postgresql; do
+for svc in redis-server postgresql mariadb; do
   (command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1) || true
 done
 

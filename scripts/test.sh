@@ -14,6 +14,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 cleanup() {
   [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
   [ -d "$work/pg/data" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m fast stop >/dev/null 2>&1 || true
+  [ -f "$work/mysql/mariadbd.pid" ] && kill "$(cat "$work/mysql/mariadbd.pid")" 2>/dev/null &&
+    for _ in $(seq 100); do [ -f "$work/mysql/mariadbd.pid" ] || break; sleep 0.1; done || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -33,6 +35,24 @@ as_pg "$pgbin/initdb" -D "$work/pg/data" -U postgres -A trust --no-sync -E UTF8 
 as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -w -l "$work/pg/pg.log" \
   -o "-p $pgport -h 127.0.0.1 -k $work/pg -c fsync=off" start >/dev/null
 export LAUREL_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+
+# mysql: a throwaway MariaDB for djangoauth's Go integration tests (root, empty password, TCP).
+mkdir -p "$work/mysql"
+mysql_user=(); [ "$(id -u)" = 0 ] && { chown mysql:mysql "$work/mysql"; mysql_user=(--user=mysql); }
+myport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mariadb-install-db --no-defaults --datadir="$work/mysql/data" "${mysql_user[@]}" \
+  --auth-root-authentication-method=normal --skip-test-db >"$work/mysql/install.log" 2>&1
+mariadbd --no-defaults --datadir="$work/mysql/data" --port="$myport" --bind-address=127.0.0.1 \
+  --socket="$work/mysql/sock" --pid-file="$work/mysql/mariadbd.pid" --log-error="$work/mysql/error.log" \
+  "${mysql_user[@]}" --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+  --skip-log-bin --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=64M >/dev/null 2>&1 &
+for _ in $(seq 300); do
+  mariadb --no-defaults -h 127.0.0.1 -P "$myport" -u root -e 'SELECT 1' >/dev/null 2>&1 && break
+  sleep 0.2
+done
+mariadb --no-defaults -h 127.0.0.1 -P "$myport" -u root \
+  -e 'CREATE DATABASE laurel_test CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
+export LAUREL_TEST_MYSQL="root@tcp(127.0.0.1:$myport)/laurel_test"
 
 failed=()
 # stage NAME CMD...: runs one stage; a failure is recorded and the next stage still runs,
