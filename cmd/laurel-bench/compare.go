@@ -60,7 +60,7 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&f.doc, "doc", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
 	fs.StringVar(&f.png, "png", "", "write the bar chart to this PNG file")
-	fs.StringVar(&f.merge, "merge", "", "comma list of earlier -json files: their scenarios not run now are reported too")
+	fs.StringVar(&f.merge, "merge", "", "comma list of earlier -json files: their scenarios not run now are reported too (with -scenarios '': report only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func runCompare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.laurelBin == "" {
+	if f.laurelBin == "" && f.scenarios != "" {
 		dir, err := os.MkdirTemp("", "laurel-bench-bin-")
 		if err != nil {
 			return err
@@ -117,7 +117,11 @@ func runCompare(ctx context.Context, args []string) error {
 		stacks[key] = s
 		return s, nil
 	}
-	for _, sc := range strings.Split(f.scenarios, ",") {
+	var scenarios []string
+	if f.scenarios != "" {
+		scenarios = strings.Split(f.scenarios, ",")
+	}
+	for _, sc := range scenarios {
 		servers := servers
 		if name, only, ok := strings.Cut(sc, "@"); ok {
 			sc, servers = name, []string{only}

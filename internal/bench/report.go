@@ -98,6 +98,9 @@ func WriteTable(w io.Writer, pairs []Pair) error {
 	b.WriteString("| scenario | figure | Daphne | laurel | laurel vs Daphne |\n| --- | --- | ---: | ---: | ---: |\n")
 	for _, p := range pairs {
 		for _, h := range Headlines[Kind(p.Scenario)] {
+			if fmtVal(p.Daphne, h.Metric) == "—" && fmtVal(p.Laurel, h.Metric) == "—" {
+				continue // measured on neither server in this run
+			}
 			ratio := "—"
 			if x := p.Ratio(h); x > 0 {
 				ratio = fmt.Sprintf("%.1f× better", x)
