@@ -80,7 +80,7 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
 		f.laurelBin = filepath.Join(dir, "laurel")
-		build := exec.CommandContext(ctx, "go", "build", "-o", f.laurelBin, "./cmd/laurel")
+		build := exec.CommandContext(ctx, "go", "build", "-o", f.laurelBin, "./cmd/laurel") //nolint:gosec // a temp path we made
 		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("go build ./cmd/laurel: %w", err)
@@ -264,36 +264,24 @@ func size(s string) (int, error) {
 
 func runScenario(ctx context.Context, r *bench.Runner, srv *bench.Server, sc string, f compareFlags) (bench.Result, error) {
 	parts := strings.Split(sc, "-")
-	last := parts[len(parts)-1]
-	switch {
-	case parts[0] == "storm":
+	if parts[0] == "storm" {
 		return r.Storm(ctx, sc, srv, f.stormN, f.stormConc)
-	case parts[0] == "fanout":
-		n, err := size(last)
-		if err != nil {
-			return bench.Result{}, err
-		}
+	}
+	n, err := size(parts[len(parts)-1])
+	if err != nil {
+		return bench.Result{}, fmt.Errorf("scenario %q: %w", sc, err)
+	}
+	switch parts[0] {
+	case "fanout":
 		return r.Fanout(ctx, sc, srv, n, f.rate, f.duration)
-	case parts[0] == "throughput":
-		n, err := size(last)
-		if err != nil {
-			return bench.Result{}, err
-		}
+	case "throughput":
 		if len(parts) == 3 && parts[1] == "go" {
 			return r.Throughput(ctx, sc, srv, n, f.goCount, "go")
 		}
 		return r.Throughput(ctx, sc, srv, n, f.count, "python")
-	case parts[0] == "many":
-		n, err := size(last)
-		if err != nil {
-			return bench.Result{}, err
-		}
+	case "many":
 		return r.ManyGroups(ctx, sc, srv, n, f.manyDur, f.publishers)
-	case parts[0] == "idle":
-		n, err := size(last)
-		if err != nil {
-			return bench.Result{}, err
-		}
+	case "idle":
 		return r.Idle(ctx, sc, srv, n, f.idleRest)
 	}
 	return bench.Result{}, fmt.Errorf("unknown scenario %q", sc)

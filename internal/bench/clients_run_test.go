@@ -98,7 +98,7 @@ func TestRunClients(t *testing.T) {
 	if final.Received != n*(frames+1) || final.OutOfOrder != n || final.Other != n {
 		t.Errorf("received %d out-of-order %d other %d", final.Received, final.OutOfOrder, final.Other)
 	}
-	if final.Latency.Count() != int64(final.Received) || final.Handshake.Count() != n {
+	if final.Latency.Count() != final.Received || final.Handshake.Count() != n {
 		t.Errorf("latency count %d handshake count %d", final.Latency.Count(), final.Handshake.Count())
 	}
 	for i := range n {

@@ -66,7 +66,7 @@ func StartFleet(ctx context.Context, s FleetSpec) (*Fleet, error) {
 		if s.SourceIPs {
 			args = append(args, "-source", fmt.Sprintf("127.0.0.%d", 2+k))
 		}
-		cmd := exec.CommandContext(ctx, s.Exe, args...)
+		cmd := exec.CommandContext(ctx, s.Exe, args...) //nolint:gosec // our own binary, re-executed
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()
 		if err != nil {

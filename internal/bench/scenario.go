@@ -209,7 +209,7 @@ func (r *Runner) PublishPython(ctx context.Context, args ...string) (PublishStat
 	if py == "" {
 		py = filepath.Join(r.Root, ".venv", "bin", "python")
 	}
-	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(r.Root, "compat_tests", "bench", "publish.py"),
+	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(r.Root, "compat_tests", "bench", "publish.py"), //nolint:gosec // the venv's python, our script
 		"--redis", r.Stack.RedisURL}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -308,7 +308,7 @@ func (r *Runner) cpuSince(srv *Server, before ProcSample, since time.Time) float
 	return 100 * (after.CPUSeconds - before.CPUSeconds) / time.Since(since).Seconds()
 }
 
-// Fanout: n subscribers of one task, rate msg/s for dur through the real
+// Fanout runs n subscribers of one task, rate msg/s for dur through the real
 // channels_redis group_send; latency, loss, server CPU.
 func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, rate float64, dur time.Duration) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
@@ -333,7 +333,7 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 	return res, nil
 }
 
-// Throughput: back-to-back group_send of count events to n subscribers;
+// Throughput sends back-to-back group_send of count events to n subscribers;
 // deliveries per second from the first publish to the last receipt.
 func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, count int, publisher string) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
@@ -367,7 +367,7 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 	return res, nil
 }
 
-// ManyGroups: n sockets each subscribed to its own task; publishers
+// ManyGroups opens n sockets each subscribed to its own task; publishers
 // concurrent Python publishers (like Celery workers) send round robin over
 // the n groups back to back for dur.
 func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int, dur time.Duration, publishers int) (Result, error) {
@@ -398,7 +398,7 @@ func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int
 	return res, nil
 }
 
-// Storm: n sockets, each with its own Django session, connect with conc
+// Storm connects n sockets, each with its own Django session, connect with conc
 // handshakes in flight; connects/s counts connect + session auth +
 // subscribe until every membership is visible in Redis.
 func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc int) (Result, error) {
@@ -423,7 +423,7 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	return res, nil
 }
 
-// Idle: n sockets connected and subscribed, then at rest; RSS per socket
+// Idle holds n sockets connected and subscribed, then at rest; RSS per socket
 // (above the server's RSS before), goroutines (laurel), CPU over rest.
 func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest time.Duration) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}

@@ -77,7 +77,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	args := []string{filepath.Join(o.Root, "compat_tests", "bench", "stack.py"), "--db", o.DB,
 		"--users", fmt.Sprint(o.Users), "--sessions", fmt.Sprint(o.Sessions),
 		"--laurel-bin", o.LaurelBin, "--laurel-procs", fmt.Sprint(o.LaurelProcs)}
-	cmd := exec.Command(o.Python, args...)
+	cmd := exec.Command(o.Python, args...) //nolint:gosec // the venv's python running stack.py
 	cmd.Stderr = o.Log
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
