@@ -59,13 +59,19 @@ def authcheck_binary(go_build):
 @pytest.fixture(scope="session")
 def djangoauth_run(request, tmp_path_factory, postgres_server, redis_server, authcheck_binary):
     """djangoauth_run(profile_name) -> ProfileRun, computed once per profile and session."""
-    # MariaDB is started only when a selected test needs a MySQL profile.
+    # MariaDB is started only when a selected test needs a MySQL profile; if it cannot start,
+    # only the MySQL profiles fail (with the reason), not the whole suite.
     mariadb_server = None
     if any(PROFILES_BY_NAME[n].database == "mysql" for n in _wanted):
-        mariadb_server = request.getfixturevalue("mariadb_server")
+        try:
+            mariadb_server = request.getfixturevalue("mariadb_server")
+        except Exception as e:  # noqa: BLE001 - re-raised by every MySQL profile
+            mariadb_server = e
 
     def one(name: str) -> ProfileRun | Exception:
         try:
+            if PROFILES_BY_NAME[name].database == "mysql" and isinstance(mariadb_server, Exception):
+                raise RuntimeError("the mariadb_server fixture did not start") from mariadb_server
             workdir = str(tmp_path_factory.mktemp(f"djangoauth-{name}"))
             return run_profile(PROFILES_BY_NAME[name], workdir, postgres_server, redis_server,
                                authcheck_binary, mariadb_server)
