@@ -125,9 +125,9 @@ async def main() -> int:
                 await layer.group_send(uid, {"type": "user.notice", "n": 1})
             if tick >= next_sample:
                 s = (round(tick - start), int(metric(port, "laurel_sockets_open")), received, rss_mib(lp.pid),
-                     int(metric(port, "go_goroutines")))
+                     int(metric(port, "go_goroutines")), metric(port, "go_memstats_heap_inuse_bytes") / 2**20)
                 samples.append(s)
-                print("t=%4ds open=%d frames=%d rss=%.1fMiB goroutines=%d" % s, flush=True)
+                print("t=%4ds open=%d frames=%d rss=%.1fMiB goroutines=%d heap_inuse=%.1fMiB" % s, flush=True)
                 next_sample += 10
             await asyncio.sleep(max(0, 1 - (time.monotonic() - tick)))
         for t in tasks:
