@@ -12,28 +12,34 @@ type Headline struct {
 	Metric      string
 	Label       string
 	LowerBetter bool
+	// Info marks a figure shown for both servers but not compared (it
+	// measures the publisher, not the server).
+	Info bool
 }
 
 // Headlines lists the figures the report compares, per scenario kind (the
 // scenario name's prefix up to the first "-").
 var Headlines = map[string][]Headline{
 	"fanout": {
-		{MetricP50, "p50 latency (ms)", true}, {MetricP99, "p99 latency (ms)", true},
-		{MetricMax, "max latency (ms)", true}, {MetricLost, "frames lost", true},
-		{MetricCPU, "server CPU (%)", true},
+		{MetricP50, "p50 latency (ms)", true, false}, {MetricP99, "p99 latency (ms)", true, false},
+		{MetricMax, "max latency (ms)", true, false},
+		{MetricSendP50, "of which group_send call p50 (ms)", true, true},
+		{MetricSendP99, "of which group_send call p99 (ms)", true, true},
+		{MetricLost, "frames lost", true, false},
+		{MetricCPU, "server CPU (%)", true, false},
 	},
-	"throughput": {{MetricDeliveriesPS, "deliveries/s", false}, {MetricLost, "frames lost", true}},
-	"many":       {{MetricDeliveriesPS, "deliveries/s", false}, {MetricLost, "frames lost", true}},
+	"throughput": {{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false}},
+	"many":       {{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false}},
 	"storm": {
-		{MetricConnectsPS, "connect+auth+subscribe/s", false}, {MetricFailures, "failures", true},
-		{MetricHandshakeP99, "handshake p99 (ms)", true},
+		{MetricConnectsPS, "connect+auth+subscribe/s", false, false}, {MetricFailures, "failures", true, false},
+		{MetricHandshakeP99, "handshake p99 (ms)", true, false},
 	},
 	"idle": {
-		{MetricRSSPerSocket, "RSS per socket (KB)", true}, {MetricRSS, "server RSS (MB)", true},
-		{MetricCPU, "CPU at rest (%)", true}, {MetricGoroutines, "goroutines", true},
-		{MetricHeapPerSocket, "Go heap in use per socket (KB)", true},
-		{MetricStackPerSocket, "goroutine stacks per socket (KB)", true},
-		{MetricFailures, "sockets not open", true},
+		{MetricRSSPerSocket, "RSS per socket (KB)", true, false}, {MetricRSS, "server RSS (MB)", true, false},
+		{MetricCPU, "CPU at rest (%)", true, false}, {MetricGoroutines, "goroutines", true, false},
+		{MetricHeapPerSocket, "Go heap in use per socket (KB)", true, false},
+		{MetricStackPerSocket, "goroutine stacks per socket (KB)", true, false},
+		{MetricFailures, "sockets not open", true, false},
 	},
 }
 
@@ -52,7 +58,7 @@ type Pair struct {
 // Ratio is how many times better laurel is on h (>1 is better), or 0 when
 // it cannot be computed (missing or zero values).
 func (p Pair) Ratio(h Headline) float64 {
-	if p.Daphne == nil || p.Laurel == nil {
+	if p.Daphne == nil || p.Laurel == nil || h.Info {
 		return 0
 	}
 	d, okd := p.Daphne.Values[h.Metric]
