@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/laurel-server/laurel/internal/pyjson"
 )
 
 // MarshalPythonJSON encodes v byte for byte as CPython 3.x json.dumps(v) does
@@ -23,247 +24,47 @@ import (
 //   - floats: Python's float repr (shortest round-trip digits, "1.0" keeps its
 //     ".0", exponent form "1e+16" / "1.5e-05" outside 1e-4 ≤ |x| < 1e16) and
 //     NaN, Infinity, -Infinity;
-//   - integers of every Go width as decimal, bool as true/false, nil as null;
+//   - integers of every Go width and *big.Int as decimal, bool as
+//     true/false, nil as null;
 //   - Map in field order; map[string]any with keys sorted; []any, []string,
 //     []Map as arrays.
 //
 // []byte and other types fail like Python's "Object of type bytes is not JSON
-// serializable", with an error wrapping ErrInvalidMessage.
+// serializable", with an error wrapping ErrInvalidMessage. The encoder is
+// shared with djangoauth (internal/pyjson).
 func MarshalPythonJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := appendPyJSON(&buf, v, 0); err != nil {
+	if err := appendPyJSON(&buf, v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-func appendPyJSON(buf *bytes.Buffer, v any, depth int) error {
-	if depth > maxDepth {
+// pyJSON is json.dumps' default configuration with this package's nesting
+// bound and Map.
+var pyJSON = &pyjson.Encoder[Map, Field]{ItemSep: ", ", KeySep: ": ", MaxDepth: maxDepth}
+
+// appendPyJSON writes v to buf with pyJSON, its errors wrapping
+// ErrInvalidMessage.
+func appendPyJSON(buf *bytes.Buffer, v any) error {
+	err := pyJSON.Encode(buf, v)
+	if err == nil {
+		return nil
+	}
+	var ute *pyjson.UnsupportedTypeError
+	switch {
+	case errors.As(err, &ute):
+		return fmt.Errorf("%w: object of type %T is not JSON serializable", ErrInvalidMessage, ute.Value)
+	case errors.Is(err, pyjson.ErrTooDeep):
 		return fmt.Errorf("%w: nesting deeper than %d", ErrInvalidMessage, maxDepth)
 	}
-	var scratch [32]byte
-	switch x := v.(type) {
-	case nil:
-		buf.WriteString("null")
-	case bool:
-		if x {
-			buf.WriteString("true")
-		} else {
-			buf.WriteString("false")
-		}
-	case string:
-		appendPyString(buf, x)
-	case int:
-		buf.Write(strconv.AppendInt(scratch[:0], int64(x), 10))
-	case int8:
-		buf.Write(strconv.AppendInt(scratch[:0], int64(x), 10))
-	case int16:
-		buf.Write(strconv.AppendInt(scratch[:0], int64(x), 10))
-	case int32:
-		buf.Write(strconv.AppendInt(scratch[:0], int64(x), 10))
-	case int64:
-		buf.Write(strconv.AppendInt(scratch[:0], x, 10))
-	case uint:
-		buf.Write(strconv.AppendUint(scratch[:0], uint64(x), 10))
-	case uint8:
-		buf.Write(strconv.AppendUint(scratch[:0], uint64(x), 10))
-	case uint16:
-		buf.Write(strconv.AppendUint(scratch[:0], uint64(x), 10))
-	case uint32:
-		buf.Write(strconv.AppendUint(scratch[:0], uint64(x), 10))
-	case uint64:
-		buf.Write(strconv.AppendUint(scratch[:0], x, 10))
-	case float32:
-		buf.Write(appendPyFloat(scratch[:0], float64(x)))
-	case float64:
-		buf.Write(appendPyFloat(scratch[:0], x))
-	case Map:
-		buf.WriteByte('{')
-		for i := range x {
-			if i > 0 {
-				buf.WriteString(", ")
-			}
-			appendPyString(buf, x[i].Key)
-			buf.WriteString(": ")
-			if err := appendPyJSON(buf, x[i].Value, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteString(", ")
-			}
-			appendPyString(buf, k)
-			buf.WriteString(": ")
-			if err := appendPyJSON(buf, x[k], depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case []any:
-		buf.WriteByte('[')
-		for i, el := range x {
-			if i > 0 {
-				buf.WriteString(", ")
-			}
-			if err := appendPyJSON(buf, el, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case []string:
-		buf.WriteByte('[')
-		for i, el := range x {
-			if i > 0 {
-				buf.WriteString(", ")
-			}
-			appendPyString(buf, el)
-		}
-		buf.WriteByte(']')
-	case []Map:
-		buf.WriteByte('[')
-		for i, el := range x {
-			if i > 0 {
-				buf.WriteString(", ")
-			}
-			if err := appendPyJSON(buf, el, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	default:
-		return fmt.Errorf("%w: object of type %T is not JSON serializable", ErrInvalidMessage, v)
-	}
-	return nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendPyString(buf *bytes.Buffer, s string) {
-	buf.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		buf.WriteString(s[start:i])
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				buf.WriteString(`\"`)
-			case '\\':
-				buf.WriteString(`\\`)
-			case '\n':
-				buf.WriteString(`\n`)
-			case '\r':
-				buf.WriteString(`\r`)
-			case '\t':
-				buf.WriteString(`\t`)
-			case '\b':
-				buf.WriteString(`\b`)
-			case '\f':
-				buf.WriteString(`\f`)
-			default:
-				writeU(buf, rune(c))
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r > 0xFFFF {
-			r1, r2 := utf16.EncodeRune(r)
-			writeU(buf, r1)
-			writeU(buf, r2)
-		} else {
-			writeU(buf, r)
-		}
-		i += size
-		start = i
-	}
-	buf.WriteString(s[start:])
-	buf.WriteByte('"')
-}
-
-func writeU(buf *bytes.Buffer, r rune) {
-	buf.Write([]byte{'\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF]})
+	return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 }
 
 // appendPyFloat appends Python's float.__repr__ of f (as json.dumps uses it,
 // with NaN / Infinity / -Infinity for the non-finite values).
 func appendPyFloat(dst []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(dst, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-Infinity"...)
-	}
-	var tmp [32]byte
-	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64) // [-]d[.ddd]e±XX
-	neg := e[0] == '-'
-	if neg {
-		e = e[1:]
-		dst = append(dst, '-')
-	}
-	ePos := bytes.IndexByte(e, 'e')
-	mant, expStr := e[:ePos], e[ePos+1:]
-	exp, _ := strconv.Atoi(string(expStr))
-	digits := make([]byte, 0, len(mant))
-	for _, c := range mant {
-		if c != '.' {
-			digits = append(digits, c)
-		}
-	}
-	// Python's repr uses float_repr_style 'r': fixed notation when
-	// -4 <= exp < 16, otherwise exponent notation.
-	if exp < -4 || exp >= 16 {
-		dst = append(dst, digits[0])
-		if len(digits) > 1 {
-			dst = append(dst, '.')
-			dst = append(dst, digits[1:]...)
-		}
-		dst = append(dst, 'e')
-		if exp < 0 {
-			dst = append(dst, '-')
-			exp = -exp
-		} else {
-			dst = append(dst, '+')
-		}
-		if exp < 10 {
-			dst = append(dst, '0')
-		}
-		return strconv.AppendInt(dst, int64(exp), 10)
-	}
-	if exp < 0 {
-		dst = append(dst, '0', '.')
-		for i := 0; i < -exp-1; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, digits...)
-	}
-	// exp >= 0: integer part is digits[:exp+1] (zero padded).
-	if len(digits) <= exp+1 {
-		dst = append(dst, digits...)
-		for i := len(digits); i < exp+1; i++ {
-			dst = append(dst, '0')
-		}
-		return append(dst, '.', '0')
-	}
-	dst = append(dst, digits[:exp+1]...)
-	dst = append(dst, '.')
-	return append(dst, digits[exp+1:]...)
+	return pyjson.AppendFloat(dst, f)
 }
 
 // UnmarshalJSON parses b as CPython 3.x json.loads(b) does with its

@@ -113,7 +113,7 @@ func (s *Serializer) appendBody(buf *bytes.Buffer, msg Map) error {
 		msg = Map{}
 	}
 	if s.json {
-		return appendPyJSON(buf, msg, 0)
+		return appendPyJSON(buf, msg)
 	}
 	return encodeMsgpackTo(buf, msg)
 }

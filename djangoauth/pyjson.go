@@ -3,211 +3,57 @@ package djangoauth
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/internal/pyjson"
 )
 
 // MarshalPythonJSON serializes v exactly as Python's
 // json.dumps(v, separators=(",", ":")) (ensure_ascii=True) does, which is
 // what django.core.signing.JSONSerializer produces. Accepted values: nil,
-// bool, Go integers, float32/64 (Python float repr, NaN and Infinity as
-// Python writes them), string, []any, []string, channelsproto.Map (key order
-// kept, like a Python dict) and map[string]any (keys sorted, since a Go map
-// has no order).
+// bool, Go integers and *big.Int, float32/64 (Python float repr, NaN and
+// Infinity as Python writes them), string, []any, []string,
+// channelsproto.Map (key order kept, like a Python dict) and map[string]any
+// (keys sorted, since a Go map has no order). The encoder is shared with
+// channelsproto (internal/pyjson).
 func MarshalPythonJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := writePyJSON(&buf, v); err != nil {
-		return nil, err
+	if err := signingJSON.Encode(&buf, v); err != nil {
+		var ute *pyjson.UnsupportedTypeError
+		if errors.As(err, &ute) {
+			return nil, fmt.Errorf("djangoauth: cannot serialize %T as JSON", ute.Value)
+		}
+		return nil, fmt.Errorf("djangoauth: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
-func writePyJSON(buf *bytes.Buffer, v any) error {
-	switch x := v.(type) {
-	case nil:
-		buf.WriteString("null")
-	case bool:
-		if x {
-			buf.WriteString("true")
-		} else {
-			buf.WriteString("false")
-		}
-	case int:
-		buf.WriteString(strconv.FormatInt(int64(x), 10))
-	case int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		fmt.Fprintf(buf, "%d", x)
-	case *big.Int:
-		buf.WriteString(x.String())
-	case float32:
-		buf.WriteString(pyFloatRepr(float64(x), true))
-	case float64:
-		buf.WriteString(pyFloatRepr(x, true))
-	case string:
-		writePyJSONString(buf, x)
-	case []string:
-		buf.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writePyJSONString(buf, e)
-		}
-		buf.WriteByte(']')
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writePyJSON(buf, e); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case channelsproto.Map:
-		buf.WriteByte('{')
-		for i, f := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writePyJSONString(buf, f.Key)
-			buf.WriteByte(':')
-			if err := writePyJSON(buf, f.Value); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writePyJSONString(buf, k)
-			buf.WriteByte(':')
-			if err := writePyJSON(buf, x[k]); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	default:
-		return fmt.Errorf("djangoauth: cannot serialize %T as JSON", v)
-	}
-	return nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// writePyJSONString is json.encoder.py_encode_basestring_ascii.
-func writePyJSONString(buf *bytes.Buffer, s string) {
-	buf.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			buf.WriteString(`\"`)
-		case '\\':
-			buf.WriteString(`\\`)
-		case '\n':
-			buf.WriteString(`\n`)
-		case '\r':
-			buf.WriteString(`\r`)
-		case '\t':
-			buf.WriteString(`\t`)
-		case '\b':
-			buf.WriteString(`\b`)
-		case '\f':
-			buf.WriteString(`\f`)
-		default:
-			if r >= 0x20 && r < 0x7f {
-				buf.WriteRune(r)
-				continue
-			}
-			if r > 0xffff {
-				r -= 0x10000
-				writeU(buf, 0xd800|((r>>10)&0x3ff))
-				writeU(buf, 0xdc00|(r&0x3ff))
-				continue
-			}
-			writeU(buf, r)
-		}
-	}
-	buf.WriteByte('"')
-}
-
-func writeU(buf *bytes.Buffer, r rune) {
-	buf.WriteString(`\u`)
-	buf.WriteByte(hexDigits[(r>>12)&0xf])
-	buf.WriteByte(hexDigits[(r>>8)&0xf])
-	buf.WriteByte(hexDigits[(r>>4)&0xf])
-	buf.WriteByte(hexDigits[r&0xf])
-}
+// signingJSON is signing.JSONSerializer's json.dumps configuration. It sets
+// no nesting bound (MaxDepth 0), as before the encoder was shared.
+var signingJSON = &pyjson.Encoder[channelsproto.Map, channelsproto.Field]{ItemSep: ",", KeySep: ":"}
 
 // pyFloatRepr is Python's float.__repr__ (and json's float encoding when
 // jsonNames is true: NaN, Infinity, -Infinity).
 func pyFloatRepr(f float64, jsonNames bool) string {
-	switch {
-	case math.IsNaN(f):
-		if jsonNames {
-			return "NaN"
+	if !jsonNames {
+		switch {
+		case math.IsNaN(f):
+			return "nan"
+		case math.IsInf(f, 1):
+			return "inf"
+		case math.IsInf(f, -1):
+			return "-inf"
 		}
-		return "nan"
-	case math.IsInf(f, 1):
-		if jsonNames {
-			return "Infinity"
-		}
-		return "inf"
-	case math.IsInf(f, -1):
-		if jsonNames {
-			return "-Infinity"
-		}
-		return "-inf"
 	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // e.g. -1.2345e+06
-	neg := strings.HasPrefix(e, "-")
-	if neg {
-		e = e[1:]
-	}
-	mant, expText, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expText)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
-	if exp >= -4 && exp < 16 {
-		// fixed notation
-		if exp < 0 {
-			out = "0." + strings.Repeat("0", -exp-1) + digits
-		} else if len(digits) <= exp+1 {
-			out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-		} else {
-			out = digits[:exp+1] + "." + digits[exp+1:]
-		}
-	} else {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign = "-"
-			exp = -exp
-		}
-		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
+	var tmp [32]byte
+	return string(pyjson.AppendFloat(tmp[:0], f))
 }
 
 // unmarshalPythonJSON decodes bytes as django.core.signing.JSONSerializer
