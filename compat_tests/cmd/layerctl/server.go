@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/compat_tests/cmd/internal/ctlwire"
 )
 
 // request is one line read from stdin. Fields not used by an op are ignored.
@@ -30,41 +28,18 @@ type request struct {
 	Timeout float64 `json:"timeout"`
 }
 
-// response is one line written to stdout, answering the request with the same
-// ID. Kind classifies an error so the tests can assert on it: "timeout" (the
-// receive deadline passed), "bad_request" (the request itself is wrong), one
-// of errorKinds for a channelsproto sentinel, or "error" (anything else).
-type response struct {
-	ID     int64          `json:"id"`
-	OK     bool           `json:"ok"`
-	Result map[string]any `json:"result,omitempty"`
-	Error  string         `json:"error,omitempty"`
-	Kind   string         `json:"kind,omitempty"`
-}
+// errBadRequest is ctlwire.ErrBadRequest with this program's name.
+var errBadRequest = fmt.Errorf("layerctl: %w", ctlwire.ErrBadRequest)
 
-var errBadRequest = errors.New("layerctl: bad request")
-
-// errorKinds names channelsproto's sentinel errors on the wire.
-var errorKinds = []struct {
-	err  error
-	kind string
-}{
-	{channelsproto.ErrChannelFull, "channel_full"},
-	{channelsproto.ErrInvalidName, "invalid_name"},
-	{channelsproto.ErrInvalidMessage, "invalid_message"},
-	{channelsproto.ErrInvalidToken, "invalid_token"},
-	{channelsproto.ErrMalformed, "malformed"},
-	{channelsproto.ErrConfig, "config"},
-	{channelsproto.ErrClosed, "closed"},
-}
+// RequestID implements ctlwire.Request.
+func (r request) RequestID() int64 { return r.ID }
 
 // server owns the layers created through the protocol and answers requests,
 // each in its own goroutine, so a blocked receive does not hold up a send.
 type server struct {
 	log *slog.Logger
 
-	outMu sync.Mutex
-	out   *json.Encoder
+	out io.Writer
 
 	mu     sync.Mutex
 	layers map[string]*channelsproto.Layer
@@ -72,40 +47,14 @@ type server struct {
 }
 
 func newServer(out io.Writer, log *slog.Logger) *server {
-	return &server{log: log, out: json.NewEncoder(out), layers: map[string]*channelsproto.Layer{}}
+	return &server{log: log, out: out, layers: map[string]*channelsproto.Layer{}}
 }
 
-// serve reads requests from in until EOF or ctx ends, waits for the requests
-// in flight, then closes every layer still open.
+// serve answers the requests read from in until EOF (see ctlwire.Server),
+// then closes every layer still open.
 func (s *server) serve(ctx context.Context, in io.Reader) error {
-	var wg sync.WaitGroup
-	defer func() {
-		wg.Wait()
-		s.closeAll()
-	}()
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 1<<16), 64<<20)
-	for sc.Scan() {
-		line := append([]byte(nil), sc.Bytes()...)
-		if len(line) == 0 {
-			continue
-		}
-		var req request
-		if err := json.Unmarshal(line, &req); err != nil {
-			s.reply(response{ID: -1, Error: err.Error(), Kind: "bad_request"})
-			continue
-		}
-		wg.Go(func() { s.reply(s.handle(ctx, req)) })
-	}
-	return sc.Err()
-}
-
-func (s *server) reply(r response) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	if err := s.out.Encode(r); err != nil {
-		s.log.Error("write response", "err", err)
-	}
+	defer s.closeAll()
+	return ctlwire.NewServer(s.out, s.log, s.dispatch).Serve(ctx, in)
 }
 
 func (s *server) closeAll() {
@@ -129,38 +78,12 @@ func (s *server) layer(name string) (*channelsproto.Layer, error) {
 	return l, nil
 }
 
-// handle runs one request and builds its response.
-func (s *server) handle(ctx context.Context, req request) response {
-	res, err := s.dispatch(ctx, req)
-	if err != nil {
-		kind := "error"
-		for _, k := range errorKinds {
-			if errors.Is(err, k.err) {
-				kind = k.kind
-				break
-			}
-		}
-		switch {
-		case kind != "error":
-		case errors.Is(err, context.DeadlineExceeded):
-			kind = "timeout"
-		case errors.Is(err, errBadRequest), errors.Is(err, errTagged):
-			kind = "bad_request"
-		}
-		return response{ID: req.ID, Error: err.Error(), Kind: kind}
-	}
-	if res == nil {
-		res = map[string]any{}
-	}
-	return response{ID: req.ID, OK: true, Result: res}
-}
-
 func (s *server) dispatch(ctx context.Context, req request) (map[string]any, error) {
 	switch req.Op {
 	case "new":
 		return s.newLayer(req)
 	case "marshal_json":
-		v, err := decodeValue(req.Value)
+		v, err := ctlwire.DecodeValue(req.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +97,7 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 		if err != nil {
 			return nil, err
 		}
-		e, err := appendValue(nil, v)
+		e, err := ctlwire.AppendValue(nil, v)
 		if err != nil {
 			return nil, err
 		}
@@ -189,23 +112,19 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 	case "new_channel":
 		return map[string]any{"channel": l.NewChannel()}, nil
 	case "send":
-		msg, err := decodeMessage(req.Message)
+		msg, err := ctlwire.DecodeMessage(req.Message)
 		if err != nil {
 			return nil, err
 		}
 		return nil, l.Send(ctx, req.Channel, msg)
 	case "receive":
-		timeout := time.Duration(req.Timeout * float64(time.Second))
-		if timeout <= 0 {
-			timeout = 5 * time.Second
-		}
-		rctx, cancel := context.WithTimeout(ctx, timeout)
+		rctx, cancel := context.WithTimeout(ctx, ctlwire.Timeout(req.Timeout))
 		defer cancel()
 		msg, err := l.Receive(rctx, req.Channel)
 		if err != nil {
 			return nil, err
 		}
-		e, err := appendValue(nil, msg)
+		e, err := ctlwire.AppendValue(nil, msg)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +134,7 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 	case "group_discard":
 		return nil, l.GroupDiscard(ctx, req.Group, req.Channel)
 	case "group_send":
-		msg, err := decodeMessage(req.Message)
+		msg, err := ctlwire.DecodeMessage(req.Message)
 		if err != nil {
 			return nil, err
 		}

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/compat_tests/cmd/internal/ctlwire"
 )
 
 // request is one line read from stdin. Fields not used by an op are ignored.
@@ -32,30 +30,11 @@ type request struct {
 	Timeout float64 `json:"timeout"`
 }
 
-// response is one line written to stdout, answering the request with the same
-// ID. Kind is "timeout", "bad_request", one of errorKinds, or "error".
-type response struct {
-	ID     int64          `json:"id"`
-	OK     bool           `json:"ok"`
-	Result map[string]any `json:"result,omitempty"`
-	Error  string         `json:"error,omitempty"`
-	Kind   string         `json:"kind,omitempty"`
-}
+// errBadRequest is ctlwire.ErrBadRequest with this program's name.
+var errBadRequest = fmt.Errorf("pubsubctl: %w", ctlwire.ErrBadRequest)
 
-var errBadRequest = errors.New("pubsubctl: bad request")
-
-var errorKinds = []struct {
-	err  error
-	kind string
-}{
-	{channelsproto.ErrChannelFull, "channel_full"},
-	{channelsproto.ErrInvalidName, "invalid_name"},
-	{channelsproto.ErrInvalidMessage, "invalid_message"},
-	{channelsproto.ErrInvalidToken, "invalid_token"},
-	{channelsproto.ErrMalformed, "malformed"},
-	{channelsproto.ErrConfig, "config"},
-	{channelsproto.ErrClosed, "closed"},
-}
+// RequestID implements ctlwire.Request.
+func (r request) RequestID() int64 { return r.ID }
 
 // recorder is a Dispatcher keeping every Delivery.
 type recorder struct {
@@ -102,8 +81,7 @@ type entry struct {
 type server struct {
 	log *slog.Logger
 
-	outMu sync.Mutex
-	out   *json.Encoder
+	out io.Writer
 
 	mu     sync.Mutex
 	layers map[string]entry
@@ -111,15 +89,13 @@ type server struct {
 }
 
 func newServer(out io.Writer, log *slog.Logger) *server {
-	return &server{log: log, out: json.NewEncoder(out), layers: map[string]entry{}}
+	return &server{log: log, out: out, layers: map[string]entry{}}
 }
 
-// serve reads requests until EOF or ctx ends, waits for the requests in
-// flight, then closes every layer still open.
+// serve answers the requests read from in until EOF (see ctlwire.Server),
+// then closes every layer still open.
 func (s *server) serve(ctx context.Context, in io.Reader) error {
-	var wg sync.WaitGroup
 	defer func() {
-		wg.Wait()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for name, e := range s.layers {
@@ -129,61 +105,7 @@ func (s *server) serve(ctx context.Context, in io.Reader) error {
 			delete(s.layers, name)
 		}
 	}()
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 1<<16), 64<<20)
-	for sc.Scan() {
-		line := append([]byte(nil), sc.Bytes()...)
-		if len(line) == 0 {
-			continue
-		}
-		var req request
-		if err := json.Unmarshal(line, &req); err != nil {
-			s.reply(response{ID: -1, Error: err.Error(), Kind: "bad_request"})
-			continue
-		}
-		wg.Go(func() { s.reply(s.handle(ctx, req)) })
-	}
-	return sc.Err()
-}
-
-func (s *server) reply(r response) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	if err := s.out.Encode(r); err != nil {
-		s.log.Error("write response", "err", err)
-	}
-}
-
-func (s *server) handle(ctx context.Context, req request) response {
-	res, err := s.dispatch(ctx, req)
-	if err != nil {
-		kind := "error"
-		for _, k := range errorKinds {
-			if errors.Is(err, k.err) {
-				kind = k.kind
-				break
-			}
-		}
-		switch {
-		case kind != "error":
-		case errors.Is(err, context.DeadlineExceeded):
-			kind = "timeout"
-		case errors.Is(err, errBadRequest), errors.Is(err, errTagged):
-			kind = "bad_request"
-		}
-		return response{ID: req.ID, Error: err.Error(), Kind: kind}
-	}
-	if res == nil {
-		res = map[string]any{}
-	}
-	return response{ID: req.ID, OK: true, Result: res}
-}
-
-func timeoutOf(req request) time.Duration {
-	if d := time.Duration(req.Timeout * float64(time.Second)); d > 0 {
-		return d
-	}
-	return 5 * time.Second
+	return ctlwire.NewServer(s.out, s.log, s.dispatch).Serve(ctx, in)
 }
 
 func (s *server) dispatch(ctx context.Context, req request) (map[string]any, error) {
@@ -201,7 +123,7 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 	case "new_channel":
 		return map[string]any{"channel": l.NewChannel()}, nil
 	case "send", "group_send":
-		msg, err := decodeMessage(req.Message)
+		msg, err := ctlwire.DecodeMessage(req.Message)
 		if err != nil {
 			return nil, err
 		}
@@ -210,17 +132,17 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 		}
 		return nil, l.GroupSend(ctx, req.Group, msg)
 	case "receive":
-		rctx, cancel := context.WithTimeout(ctx, timeoutOf(req))
+		rctx, cancel := context.WithTimeout(ctx, ctlwire.Timeout(req.Timeout))
 		defer cancel()
 		msg, err := l.Receive(rctx, req.Channel)
 		if err != nil {
 			return nil, err
 		}
-		v, err := encodeValue(msg)
+		v, err := ctlwire.AppendValue(nil, msg)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"message": v}, nil
+		return map[string]any{"message": json.RawMessage(v)}, nil
 	case "group_add":
 		return nil, l.GroupAdd(ctx, req.Group, req.Channel)
 	case "group_discard":
@@ -242,7 +164,7 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 		if e.rec == nil {
 			return nil, fmt.Errorf("%w: layer made without dispatch", errBadRequest)
 		}
-		wctx, cancel := context.WithTimeout(ctx, timeoutOf(req))
+		wctx, cancel := context.WithTimeout(ctx, ctlwire.Timeout(req.Timeout))
 		defer cancel()
 		ds, err := e.rec.wait(wctx, req.Count)
 		if err != nil {
@@ -250,11 +172,11 @@ func (s *server) dispatch(ctx context.Context, req request) (map[string]any, err
 		}
 		out := make([]any, 0, len(ds))
 		for _, d := range ds {
-			v, err := encodeValue(d.Message)
+			v, err := ctlwire.AppendValue(nil, d.Message)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, map[string]any{"channels": d.Channels, "message": v})
+			out = append(out, map[string]any{"channels": d.Channels, "message": json.RawMessage(v)})
 		}
 		return map[string]any{"deliveries": out}, nil
 	case "close":

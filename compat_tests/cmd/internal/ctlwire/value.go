@@ -1,4 +1,4 @@
-package main
+package ctlwire
 
 import (
 	"bytes"
@@ -13,11 +13,11 @@ import (
 	"github.com/laurel-server/laurel/channelsproto"
 )
 
-// errTagged reports a tagged JSON value that does not follow the encoding
-// described on decodeValue.
-var errTagged = errors.New("layerctl: bad tagged value")
+// ErrTagged reports a tagged JSON value that does not follow the encoding
+// described on DecodeValue.
+var ErrTagged = errors.New("ctlwire: bad tagged value")
 
-// decodeValue turns the tagged JSON form the Python tests write into the Go
+// DecodeValue turns the tagged JSON form the Python tests write into the Go
 // value channelsproto.Map carries. The encoding is lossless for every type a
 // channels_redis message may hold:
 //
@@ -31,15 +31,15 @@ var errTagged = errors.New("layerctl: bad tagged value")
 //
 // Bare JSON numbers are rejected so that an int can never be confused with a
 // float on either side.
-func decodeValue(raw json.RawMessage) (any, error) {
+func DecodeValue(raw json.RawMessage) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	var tree any
 	if err := d.Decode(&tree); err != nil {
-		return nil, fmt.Errorf("%w: %w", errTagged, err)
+		return nil, fmt.Errorf("%w: %w", ErrTagged, err)
 	}
 	if d.More() {
-		return nil, fmt.Errorf("%w: trailing data", errTagged)
+		return nil, fmt.Errorf("%w: trailing data", ErrTagged)
 	}
 	return fromTree(tree)
 }
@@ -51,18 +51,18 @@ func fromTree(v any) (any, error) {
 	case nil, bool, string:
 		return x, nil
 	case json.Number:
-		return nil, fmt.Errorf("%w: untagged number %s", errTagged, x)
+		return nil, fmt.Errorf("%w: untagged number %s", ErrTagged, x)
 	case []any:
-		return nil, fmt.Errorf("%w: untagged array", errTagged)
+		return nil, fmt.Errorf("%w: untagged array", ErrTagged)
 	case map[string]any:
 		if len(x) != 1 {
-			return nil, fmt.Errorf("%w: want exactly one tag, got %d", errTagged, len(x))
+			return nil, fmt.Errorf("%w: want exactly one tag, got %d", ErrTagged, len(x))
 		}
 		for tag, body := range x {
 			return fromTagged(tag, body)
 		}
 	}
-	return nil, fmt.Errorf("%w: unexpected %T", errTagged, v)
+	return nil, fmt.Errorf("%w: unexpected %T", ErrTagged, v)
 }
 
 func fromTagged(tag string, body any) (any, error) {
@@ -70,13 +70,13 @@ func fromTagged(tag string, body any) (any, error) {
 	case "int", "float", "bytes":
 		s, ok := body.(string)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s body must be a string", errTagged, tag)
+			return nil, fmt.Errorf("%w: %s body must be a string", ErrTagged, tag)
 		}
 		return parseScalar(tag, s)
 	case "list":
 		items, ok := body.([]any)
 		if !ok {
-			return nil, fmt.Errorf("%w: list body must be an array", errTagged)
+			return nil, fmt.Errorf("%w: list body must be an array", ErrTagged)
 		}
 		out := make([]any, 0, len(items))
 		for _, it := range items {
@@ -90,17 +90,17 @@ func fromTagged(tag string, body any) (any, error) {
 	case "map":
 		pairs, ok := body.([]any)
 		if !ok {
-			return nil, fmt.Errorf("%w: map body must be an array of pairs", errTagged)
+			return nil, fmt.Errorf("%w: map body must be an array of pairs", ErrTagged)
 		}
 		out := make(channelsproto.Map, 0, len(pairs))
 		for _, p := range pairs {
 			pair, ok := p.([]any)
 			if !ok || len(pair) != 2 {
-				return nil, fmt.Errorf("%w: map entry must be a [key, value] pair", errTagged)
+				return nil, fmt.Errorf("%w: map entry must be a [key, value] pair", ErrTagged)
 			}
 			k, ok := pair[0].(string)
 			if !ok {
-				return nil, fmt.Errorf("%w: map key must be a string, got %v", errTagged, pair[0])
+				return nil, fmt.Errorf("%w: map key must be a string, got %v", ErrTagged, pair[0])
 			}
 			v, err := fromTree(pair[1])
 			if err != nil {
@@ -110,7 +110,7 @@ func fromTagged(tag string, body any) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%w: unknown tag %q", errTagged, tag)
+	return nil, fmt.Errorf("%w: unknown tag %q", ErrTagged, tag)
 }
 
 // parseScalar decodes the text of an "int", "float" or "bytes" tag.
@@ -122,44 +122,44 @@ func parseScalar(tag, s string) (any, error) {
 		}
 		u, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: int %q out of range", errTagged, s)
+			return nil, fmt.Errorf("%w: int %q out of range", ErrTagged, s)
 		}
 		return u, nil
 	case "float":
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: float %q", errTagged, s)
+			return nil, fmt.Errorf("%w: float %q", ErrTagged, s)
 		}
 		return f, nil
 	default:
 		b, err := hex.DecodeString(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: bytes: %w", errTagged, err)
+			return nil, fmt.Errorf("%w: bytes: %w", ErrTagged, err)
 		}
 		return b, nil
 	}
 }
 
-// decodeMessage decodes a tagged value that must be a map.
-func decodeMessage(raw json.RawMessage) (channelsproto.Map, error) {
-	v, err := decodeValue(raw)
+// DecodeMessage decodes a tagged value that must be a map.
+func DecodeMessage(raw json.RawMessage) (channelsproto.Map, error) {
+	v, err := DecodeValue(raw)
 	if err != nil {
 		return nil, err
 	}
 	m, ok := v.(channelsproto.Map)
 	if !ok {
-		return nil, fmt.Errorf("%w: message must be a map, got %T", errTagged, v)
+		return nil, fmt.Errorf("%w: message must be a map, got %T", ErrTagged, v)
 	}
 	return m, nil
 }
 
-// appendValue is the inverse of decodeValue: it appends the tagged JSON
+// AppendValue is the inverse of DecodeValue: it appends the tagged JSON
 // form of a value produced by channelsproto to dst. It writes the JSON
 // directly (no reflection), so large messages stay cheap under -race. A Go
 // type outside the documented set, or a string that is not valid UTF-8 (no
 // Python str can hold it), is an error, so the Python side never sees a
 // silently coerced value.
-func appendValue(dst []byte, v any) ([]byte, error) {
+func AppendValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
@@ -186,7 +186,7 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = appendValue(dst, it); err != nil {
+			if dst, err = AppendValue(dst, it); err != nil {
 				return nil, err
 			}
 		}
@@ -203,20 +203,20 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 				return nil, err
 			}
 			dst = append(dst, ',')
-			if dst, err = appendValue(dst, f.Value); err != nil {
+			if dst, err = AppendValue(dst, f.Value); err != nil {
 				return nil, err
 			}
 			dst = append(dst, ']')
 		}
 		return append(dst, "]}"...), nil
 	}
-	return nil, fmt.Errorf("%w: channelsproto produced unexpected Go type %T", errTagged, v)
+	return nil, fmt.Errorf("%w: channelsproto produced unexpected Go type %T", ErrTagged, v)
 }
 
 // appendString appends s as a JSON string, escaping only what JSON requires.
 func appendString(dst []byte, s string) ([]byte, error) {
 	if !utf8.ValidString(s) {
-		return nil, fmt.Errorf("%w: channelsproto produced a string that is not valid UTF-8: %q", errTagged, s)
+		return nil, fmt.Errorf("%w: channelsproto produced a string that is not valid UTF-8: %q", ErrTagged, s)
 	}
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')

@@ -1,4 +1,4 @@
-package main
+package ctlwire
 
 import (
 	"encoding/json"
@@ -33,21 +33,21 @@ func TestTaggedRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := decodeValue(json.RawMessage(tt.json))
+			got, err := DecodeValue(json.RawMessage(tt.json))
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("decode = %#v, want %#v", got, tt.want)
 			}
-			b, err := appendValue(nil, got)
+			b, err := AppendValue(nil, got)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
 			if !json.Valid(b) {
 				t.Fatalf("encode produced invalid JSON %s", b)
 			}
-			again, err := decodeValue(b)
+			again, err := DecodeValue(b)
 			if err != nil {
 				t.Fatalf("decode again %s: %v", b, err)
 			}
@@ -70,8 +70,8 @@ func TestTaggedRejects(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := decodeValue(json.RawMessage(in)); !errors.Is(err, errTagged) {
-				t.Fatalf("decode(%s) error = %v, want errTagged", in, err)
+			if _, err := DecodeValue(json.RawMessage(in)); !errors.Is(err, ErrTagged) {
+				t.Fatalf("decode(%s) error = %v, want ErrTagged", in, err)
 			}
 		})
 	}
@@ -87,8 +87,8 @@ func TestEncodeRejects(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := appendValue(nil, v); !errors.Is(err, errTagged) {
-				t.Fatalf("appendValue(%#v) error = %v, want errTagged", v, err)
+			if _, err := AppendValue(nil, v); !errors.Is(err, ErrTagged) {
+				t.Fatalf("AppendValue(%#v) error = %v, want ErrTagged", v, err)
 			}
 		})
 	}
@@ -96,14 +96,14 @@ func TestEncodeRejects(t *testing.T) {
 
 func TestTaggedNaN(t *testing.T) {
 	t.Parallel()
-	v, err := decodeValue(json.RawMessage(`{"float": "nan"}`))
+	v, err := DecodeValue(json.RawMessage(`{"float": "nan"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f, ok := v.(float64); !ok || !math.IsNaN(f) {
 		t.Fatalf("decode nan = %#v", v)
 	}
-	b, err := appendValue(nil, v)
+	b, err := AppendValue(nil, v)
 	if err != nil || string(b) != `{"float":"nan"}` {
 		t.Fatalf("encode nan = %s, %v", b, err)
 	}
