@@ -44,11 +44,32 @@ type app struct {
 	reusePort bool
 }
 
-// authAdapter presents a djangoauth.Authenticator as a consumer.Authenticator.
-type authAdapter struct{ a *djangoauth.Authenticator }
+// authAdapter presents a djangoauth.Authenticator as a consumer.Authenticator,
+// counting where each verdict came from (laurel_auth_verdicts_total).
+type authAdapter struct {
+	a        *djangoauth.Authenticator
+	verdicts *prometheus.CounterVec
+}
+
+func newAuthAdapter(a *djangoauth.Authenticator, reg prometheus.Registerer) authAdapter {
+	x := authAdapter{a: a, verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "laurel_auth_verdicts_total",
+		Help: "Handshake verdicts by source: cache (verdict cache hit), store (session store read), none (no session cookie).",
+	}, []string{"source"})}
+	reg.MustRegister(x.verdicts)
+	return x
+}
 
 func (x authAdapter) Authenticate(ctx context.Context, cookie string) consumer.Verdict {
 	v := x.a.Authenticate(ctx, cookie)
+	source := "store"
+	switch {
+	case v.Cached:
+		source = "cache"
+	case v.Reason == djangoauth.ReasonNoCookie:
+		source = "none"
+	}
+	x.verdicts.WithLabelValues(source).Inc()
 	return consumer.Verdict{Authenticated: v.Authenticated, UserID: v.UserID, Username: v.Username, Reason: string(v.Reason)}
 }
 
@@ -139,7 +160,7 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 	}
 	ccfg := consumer.Config{
 		Layer:                a.layer,
-		Authenticator:        authAdapter{a.auth},
+		Authenticator:        newAuthAdapter(a.auth, a.reg),
 		Origin:               a.auth.OriginValidator(),
 		Routes:               routes(a.cfg.Routes),
 		RootPath:             a.cfg.RootPath,

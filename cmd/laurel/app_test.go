@@ -361,7 +361,7 @@ func TestServeEndToEnd(t *testing.T) {
 	// Counters move right after the writes the client has already read.
 	eventually(t, "/metrics", func() bool {
 		_, body := get(t, "http://"+r.base+"/metrics", "")
-		for _, want := range []string{"laurel_sockets_open 1", "laurel_frames_delivered_total 2", `laurel_handshakes_total{reason="ok",result="accepted"} 1`} {
+		for _, want := range []string{"laurel_sockets_open 1", "laurel_frames_delivered_total 2", `laurel_handshakes_total{reason="ok",result="accepted"} 1`, `laurel_auth_verdicts_total{source="store"} `} {
 			if !strings.Contains(body, want) {
 				return false
 			}
