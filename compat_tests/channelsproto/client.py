@@ -32,7 +32,7 @@ RECEIVE_TIMEOUT = 15.0
 
 
 def tag(v):
-    """Python value -> layerctl's tagged JSON form (see layerctl/value.go)."""
+    """Python value -> layerctl's tagged JSON form (see compat_tests/cmd/internal/ctlwire/value.go)."""
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):

@@ -34,7 +34,7 @@ PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 RECEIVE_TIMEOUT = 10.0
 
 
-# --- tagged values (the form pubsubctl/value.go reads and writes) -------------
+# --- tagged values (the form compat_tests/cmd/internal/ctlwire/value.go reads and writes) -------------
 
 
 def tag(v):
