@@ -79,7 +79,7 @@ stage "gofmt" gofmt_check
 stage "go vet" go vet ./...
 stage "golangci-lint" scripts/lint.sh
 stage "go test -race" go test -race -count=1 ./...
-stage "go fuzz (short)" scripts/fuzz.sh 10s
+stage "go fuzz (short)" scripts/fuzz.sh 5s
 # Each folder of the compat suite runs in its own pytest process: the folders are
 # independent suites (their helper modules share names such as client.py) and each
 # starts its own servers.
