@@ -65,6 +65,12 @@ class Proc:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{_tail(self.log)}")
 
+    def check_no_race(self) -> None:
+        """laurel runs built with -race: any race report in its log fails the test that saw it."""
+        with open(self.log, "rb") as f:
+            if b"WARNING: DATA RACE" in f.read():
+                raise AssertionError(f"{self.name} reported a data race:\n{_tail(self.log, 200)}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -252,6 +258,7 @@ def target(request) -> Target:
     yield t
     for p in t.stack.procs.values():
         p.check_alive()
+        p.check_no_race()
 
 
 @pytest.fixture(scope="session")
