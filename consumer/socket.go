@@ -3,8 +3,10 @@ package consumer
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -261,6 +263,7 @@ func (sk *socket) readLoop(conn *websocket.Conn) {
 				// gorilla has already sent the 1009 close frame.
 				sk.srv.m.closes.WithLabelValues(strconv.Itoa(CloseMessageTooBig)).Inc()
 				sk.log.Info("message too big; closed with 1009")
+				lingerAfterClose(conn.NetConn())
 			}
 			return
 		}
@@ -398,3 +401,18 @@ func (sk *socket) sendError(code, message string) {
 	}
 	sk.enqueue(&outFrame{data: data})
 }
+
+// lingerAfterClose reads and discards what the peer is still sending (at most
+// lingerBytes, for at most lingerTime) before the connection is closed. A
+// client caught mid-way through an oversized message would otherwise get a TCP
+// reset, which discards the 1009 close frame already sent, instead of the
+// frame itself.
+func lingerAfterClose(nc net.Conn) {
+	_ = nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, lingerBytes))
+}
+
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 16 << 20
+)
