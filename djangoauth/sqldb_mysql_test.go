@@ -29,16 +29,7 @@ func mysqlTestDSN(t testing.TB) *mysql.Config {
 	if mc.DBName == "" {
 		t.Fatal("LAUREL_TEST_MYSQL must name a database")
 	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatalf("LAUREL_TEST_MYSQL: %v", err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("LAUREL_TEST_MYSQL set but unreachable: %v", err)
-	}
+	requireReachable(t, "LAUREL_TEST_MYSQL", "mysql", dsn)
 	return mc
 }
 

@@ -19,17 +19,24 @@ func postgresTestDSN(t testing.TB) string {
 	if dsn == "" {
 		t.Skip("LAUREL_TEST_POSTGRES not set")
 	}
-	db, err := sql.Open("pgx", dsn)
+	requireReachable(t, "LAUREL_TEST_POSTGRES", "pgx", dsn)
+	return dsn
+}
+
+// requireReachable fails the test when the database named by the environment
+// variable env cannot be opened and pinged within 5 s.
+func requireReachable(t testing.TB, env, driver, dsn string) {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		t.Fatalf("LAUREL_TEST_POSTGRES: %v", err)
+		t.Fatalf("%s: %v", env, err)
 	}
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("LAUREL_TEST_POSTGRES set but unreachable: %v", err)
+		t.Fatalf("%s set but unreachable: %v", env, err)
 	}
-	return dsn
 }
 
 // postgresFromSQLite creates uniquely named copies of django_session
