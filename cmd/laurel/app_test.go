@@ -172,6 +172,7 @@ access_log = "off"
 		cancel()
 		t.Fatal(err)
 	}
+	a.reusePort, a.pprof = f.reusePort, f.pprof
 	r := &running{dbPath: dbPath, base: addr, prefix: prefix, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- a.serve(ctx, listenAddr(f)) }()
 	opt, _ := redis.ParseURL(rurl)
@@ -555,4 +556,33 @@ func TestServeRevalidationClosesLoggedOutSocket(t *testing.T) {
 		t.Fatalf("after logout: %v, want close 4003", err)
 	}
 	eventually(t, "user_1 left", func() bool { return len(r.members(t, "user_1")) == 0 })
+}
+
+// TestServePprofOnlyOnMetricsListener checks that --pprof serves profiles on
+// --metrics-bind and never on the public listener.
+func TestServePprofOnlyOnMetricsListener(t *testing.T) {
+	metrics, addr := freeAddr(t), freeAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	startAppListen(t, "channels_redis.core.RedisChannelLayer", fmt.Sprintf("metrics_bind = %q\n", metrics), []string{"-b", host, "-p", port, "--pprof"})
+	waitHTTP(t, "http://"+metrics+"/readyz")
+	if status, body := get(t, "http://"+metrics+"/debug/pprof/goroutine?debug=1", ""); status != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("metrics listener /debug/pprof/goroutine: %d %.80q", status, body)
+	}
+	if status, _ := get(t, "http://"+addr+"/debug/pprof/", ""); status == 200 {
+		t.Errorf("main listener serves /debug/pprof/")
+	}
+}
+
+func TestServePprofNeedsMetricsBind(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "laurel.toml")
+	doc := "SECRET_KEY = \"x\"\nALLOWED_HOSTS = [\"a.example\"]\n[CHANNEL_LAYERS.default]\nBACKEND = \"channels_redis.core.RedisChannelLayer\"\n" +
+		"[CHANNEL_LAYERS.default.CONFIG]\nhosts = [\"redis://127.0.0.1:1\"]\n"
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	code := run(context.Background(), []string{"serve", "--config", cfg, "--pprof"}, stdio{stdout: io.Discard, stderr: &stderr})
+	if code != 2 || !strings.Contains(stderr.String(), "--pprof needs --metrics-bind") {
+		t.Fatalf("serve --pprof without --metrics-bind: exit %d, %q; want 2 and a message naming --metrics-bind", code, stderr.String())
+	}
 }

@@ -33,6 +33,7 @@ type serveFlags struct {
 	connectTO    int
 	ignored      []string // Daphne flags accepted without effect
 	reusePort    bool
+	pprof        bool
 	set          map[string]bool
 }
 
@@ -64,6 +65,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.upstream, "upstream", "", "ASGI server for everything else: http://host:port or unix:/path")
 	fs.StringVar(&f.metricsBind, "metrics-bind", "", "serve /metrics, /healthz and /readyz on this address too")
 	fs.BoolVar(&f.reusePort, "reuse-port", false, "listen with SO_REUSEPORT so several laurel processes share the port (Linux)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's /debug/pprof/ profiles on the --metrics-bind address (never on the main listener)")
 	fs.IntVar(&f.maxMessage, "websocket-max-message-size", 1<<20, "largest incoming WebSocket message in bytes; 0 for no limit")
 	for _, n := range []string{"websocket_connect_timeout", "websocket-connect-timeout"} {
 		fs.IntVar(&f.connectTO, n, 5, "seconds allowed for a WebSocket handshake (authentication and group joins)")
@@ -214,12 +216,16 @@ func runServe(ctx context.Context, args []string, io stdio) error {
 		log.Info("ASGI application argument ignored: laurel serves its routes natively; use --upstream to keep serving the rest",
 			slog.String("application", f.asgiApp))
 	}
+	if f.pprof && settings.Laurel.MetricsBind == "" {
+		return fmt.Errorf("%w: --pprof needs --metrics-bind: profiles are never served on the public listener", errUsage)
+	}
 	addr := listenAddr(f)
 	app, err := newApp(ctx, settings, log, io)
 	if err != nil {
 		return err
 	}
 	app.reusePort = f.reusePort
+	app.pprof = f.pprof
 	return app.serve(ctx, addr)
 }
 
