@@ -1,0 +1,235 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// wakeID is the registration id of the Poller's own eventfd.
+const wakeID = 0
+
+// maxEvents is how many events one epoll_wait returns at most.
+const maxEvents = 256
+
+// Poller dispatches read readiness of registered connections to their
+// handlers. It is safe for concurrent use.
+type Poller struct {
+	epfd, wakefd int
+
+	mu     sync.Mutex
+	regs   map[uint32]*Registration
+	nextID uint32
+	closed bool
+
+	done chan struct{} // closed when the waiter goroutine has returned
+
+	// life guards epfd: epoll_ctl calls hold it for reading, Close holds it
+	// for writing while it closes the descriptors, so no call ever reaches
+	// a closed (and maybe reused) descriptor number.
+	life      sync.RWMutex
+	fdsClosed bool
+}
+
+// Registration is one connection watched by a Poller.
+type Registration struct {
+	p       *Poller
+	id      uint32
+	fd      int
+	handler func()
+
+	mu      sync.Mutex // serialises Rearm and Remove
+	removed bool
+}
+
+// New starts a Poller and its waiter goroutine. Close stops it.
+func New() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: epoll_create1: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("netpoll: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeID}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("netpoll: registering eventfd: %w", err)
+	}
+	p := &Poller{epfd: epfd, wakefd: wakefd, regs: map[uint32]*Registration{}, done: make(chan struct{})}
+	go p.wait()
+	return p, nil
+}
+
+// Add watches c for readability and peer hang-up. Each event runs handler
+// once on a new goroutine; the handler must call Rearm to be told about the
+// next one, or Remove before the connection is closed. The first event may
+// come before Add returns if c is already readable.
+func (p *Poller) Add(c Conn, handler func()) (*Registration, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoFD, err)
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoFD, err)
+	}
+	r := &Registration{p: p, fd: fd, handler: handler}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	for {
+		p.nextID++
+		if _, used := p.regs[p.nextID]; p.nextID != wakeID && !used {
+			break
+		}
+	}
+	r.id = p.nextID
+	p.regs[r.id] = r
+	p.mu.Unlock()
+
+	if err := r.ctl(unix.EPOLL_CTL_ADD); err != nil {
+		p.forget(r)
+		return nil, fmt.Errorf("netpoll: epoll_ctl add: %w", err)
+	}
+	return r, nil
+}
+
+func (r *Registration) ctl(op int) error {
+	r.p.life.RLock()
+	defer r.p.life.RUnlock()
+	if r.p.fdsClosed {
+		return ErrClosed
+	}
+	if op == unix.EPOLL_CTL_DEL {
+		return unix.EpollCtl(r.p.epfd, op, r.fd, nil)
+	}
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
+		Fd:     int32(r.id), //nolint:gosec // the id is an opaque 32-bit tag
+	}
+	return unix.EpollCtl(r.p.epfd, op, r.fd, &ev)
+}
+
+// Rearm watches the connection again after an event. It does nothing once
+// Remove has been called.
+func (r *Registration) Rearm() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed {
+		return nil
+	}
+	if err := r.ctl(unix.EPOLL_CTL_MOD); err != nil {
+		return fmt.Errorf("netpoll: epoll_ctl mod: %w", err)
+	}
+	return nil
+}
+
+// Remove stops watching the connection. Call it before closing the
+// connection: once it returns, no new handler call starts for this
+// registration. A handler already running is not waited for. Calling it
+// again does nothing.
+func (r *Registration) Remove() error {
+	r.mu.Lock()
+	if r.removed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.removed = true
+	err := r.ctl(unix.EPOLL_CTL_DEL)
+	r.mu.Unlock()
+	r.p.forget(r)
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("netpoll: epoll_ctl del: %w", err)
+	}
+	return nil
+}
+
+func (p *Poller) forget(r *Registration) {
+	p.mu.Lock()
+	if p.regs[r.id] == r {
+		delete(p.regs, r.id)
+	}
+	p.mu.Unlock()
+}
+
+// Len returns the number of live registrations.
+func (p *Poller) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.regs)
+}
+
+func (p *Poller) wait() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, maxEvents)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		for i := range events[:n] {
+			id := uint32(events[i].Fd) //nolint:gosec // the tag written by ctl
+			if id == wakeID {
+				return
+			}
+			p.mu.Lock()
+			r := p.regs[id]
+			p.mu.Unlock()
+			if r == nil {
+				continue // removed meanwhile: the fd may already be reused
+			}
+			r.mu.Lock()
+			live := !r.removed
+			r.mu.Unlock()
+			if live {
+				go r.handler()
+			}
+		}
+	}
+}
+
+// Close stops the waiter goroutine, waits for it, and releases the epoll
+// instance. Registrations left are dropped (their connections are not
+// touched). Handlers already started keep running. Safe to call more than
+// once.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return nil
+	}
+	p.closed = true
+	clear(p.regs)
+	p.mu.Unlock()
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := unix.Write(p.wakefd, one); err != nil {
+		return fmt.Errorf("netpoll: waking the waiter: %w", err)
+	}
+	<-p.done
+	p.life.Lock()
+	defer p.life.Unlock()
+	p.fdsClosed = true
+	err1 := unix.Close(p.epfd)
+	err2 := unix.Close(p.wakefd)
+	if err1 != nil {
+		return fmt.Errorf("netpoll: closing epoll: %w", err1)
+	}
+	if err2 != nil {
+		return fmt.Errorf("netpoll: closing eventfd: %w", err2)
+	}
+	return nil
+}
