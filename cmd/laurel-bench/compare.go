@@ -36,13 +36,19 @@ type compareFlags struct {
 	doc           string
 	png           string
 	merge         string
+	backend       string
+	laurelArgs    string
 }
 
 func runCompare(ctx context.Context, args []string) error {
 	var f compareFlags
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.StringVar(&f.scenarios, "scenarios", "fanout-1k,throughput-1k,storm-sqlite,storm-postgres",
-		"comma list (a suffix @laurel or @daphne runs a scenario on that server only): fanout-<N>, throughput-<N>, throughput-go-<N>, many-<N>, storm-sqlite, storm-postgres, idle-<N> (N like 1k, 10k)")
+		"comma list: fanout-<N>, throughput-<N>, throughput-go-<N>, many-<N>, storm-sqlite, storm-postgres, idle-<N> (N like 1k, 10k); "+
+			"a suffix /core or /pubsub picks that scenario's channel layer, a final @laurel or @daphne runs it on that server only (fanout-1k/pubsub@laurel)")
+	fs.StringVar(&f.backend, "backend", bench.BackendCore,
+		"channel layer of both servers and the publishers for scenarios without a /core or /pubsub suffix: core (channels_redis.core.RedisChannelLayer) or pubsub (channels_redis.pubsub.RedisPubSubChannelLayer); pub/sub results are named <scenario>/pubsub")
+	fs.StringVar(&f.laurelArgs, "laurel-args", "", "extra arguments to every laurel serve, space-separated (e.g. --pprof)")
 	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
 	fs.StringVar(&f.root, "root", ".", "repository root")
 	fs.StringVar(&f.laurelBin, "laurel-bin", "", "laurel binary (default: go build ./cmd/laurel into a temp dir)")
@@ -63,6 +69,9 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.StringVar(&f.merge, "merge", "", "comma list of earlier -json files: their scenarios not run now are reported too (with -scenarios '': report only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if f.backend != bench.BackendCore && f.backend != bench.BackendPubSub {
+		return fmt.Errorf("-backend %q: want core or pubsub", f.backend)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	root, err := filepath.Abs(f.root)
@@ -95,8 +104,8 @@ func runCompare(ctx context.Context, args []string) error {
 			_ = s.Close()
 		}
 	}()
-	stackFor := func(db string, procs int) (*bench.Stack, error) {
-		key := fmt.Sprintf("%s/%d", db, procs)
+	stackFor := func(db string, procs int, backend string) (*bench.Stack, error) {
+		key := fmt.Sprintf("%s/%d/%s", db, procs, backend)
 		db, _, _ = strings.Cut(db, ":")
 		if db == "idle" {
 			db = "sqlite"
@@ -108,9 +117,10 @@ func runCompare(ctx context.Context, args []string) error {
 			_ = s.Close()
 			delete(stacks, k)
 		}
-		log.Info("starting stack", "db", db, "laurel_procs", procs)
+		log.Info("starting stack", "db", db, "laurel_procs", procs, "backend", backend)
 		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
-			Users: 1, Sessions: max(f.stormN, 1), LaurelProcs: procs})
+			Users: 1, Sessions: max(f.stormN, 1), LaurelProcs: procs, Backend: backend,
+			LaurelArgs: strings.Fields(f.laurelArgs)})
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +135,13 @@ func runCompare(ctx context.Context, args []string) error {
 		servers := servers
 		if name, only, ok := strings.Cut(sc, "@"); ok {
 			sc, servers = name, []string{only}
+		}
+		backend := f.backend
+		if name, b, ok := strings.Cut(sc, "/"); ok {
+			if b != bench.BackendCore && b != bench.BackendPubSub {
+				return fmt.Errorf("scenario %q: unknown backend %q (want core or pubsub)", sc, b)
+			}
+			sc, backend = name, b
 		}
 		db := "sqlite"
 		if sc == "storm-postgres" {
@@ -141,12 +158,18 @@ func runCompare(ctx context.Context, args []string) error {
 		if strings.HasPrefix(sc, "idle-") {
 			db = "idle:" + sc
 		}
-		st, err := stackFor(db, procs)
+		st, err := stackFor(db, procs, backend)
 		if err != nil {
 			return err
 		}
 		r := &bench.Runner{Stack: st, Exe: exe, Root: root, PerProc: f.perProc, Log: log}
-		p := bench.Pair{Scenario: sc}
+		// Results of the pub/sub layer are named <scenario>/pubsub, so the
+		// table shows them next to the core layer's.
+		label := sc
+		if backend == bench.BackendPubSub {
+			label = sc + "/" + bench.BackendPubSub
+		}
+		p := bench.Pair{Scenario: label}
 		for _, name := range servers {
 			srv := st.Daphne
 			if name == "laurel" {
@@ -158,10 +181,11 @@ func runCompare(ctx context.Context, args []string) error {
 			log.Info("scenario", "name", sc, "server", name)
 			res, err := runScenario(ctx, r, srv, sc, f)
 			if err != nil {
-				res = bench.Result{Scenario: sc, Server: name, Values: map[string]float64{}, Note: "failed: " + err.Error()}
-				log.Error("scenario failed", "name", sc, "server", name, "err", err)
+				res = bench.Result{Values: map[string]float64{}, Note: "failed: " + err.Error()}
+				log.Error("scenario failed", "name", label, "server", name, "err", err)
 			}
-			log.Info("result", "name", sc, "server", name, "values", res.Values, "note", res.Note)
+			res.Scenario, res.Server = label, name
+			log.Info("result", "name", label, "server", name, "values", res.Values, "note", res.Note)
 			results = append(results, res)
 			if name == "laurel" {
 				p.Laurel = &results[len(results)-1]
@@ -170,6 +194,7 @@ func runCompare(ctx context.Context, args []string) error {
 			}
 		}
 		pairs = append(pairs, p)
+		_ = r.Close()
 	}
 	if f.merge != "" {
 		for _, path := range strings.Split(f.merge, ",") {
@@ -192,7 +217,7 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 	}
 	// results may have been reallocated: rebind pairs.
-	pairs = rebind(pairs, results)
+	pairs = rebind(nextToBase(pairs), results)
 	if err := bench.WriteTable(os.Stdout, pairs); err != nil {
 		return err
 	}
@@ -246,6 +271,31 @@ func rebind(pairs []bench.Pair, results []bench.Result) []bench.Pair {
 				out[i].Laurel = r
 			} else {
 				out[i].Daphne = r
+			}
+		}
+	}
+	return out
+}
+
+// nextToBase moves every "<scenario>/<backend>" pair right after the pair of
+// <scenario> (and after its other variants), keeping the order otherwise.
+func nextToBase(pairs []bench.Pair) []bench.Pair {
+	var out []bench.Pair
+	placed := map[string]bool{}
+	for _, p := range pairs {
+		if placed[p.Scenario] {
+			continue
+		}
+		base, _, variant := strings.Cut(p.Scenario, "/")
+		if variant && hasScenario(pairs, base) {
+			continue // placed with its base
+		}
+		out = append(out, p)
+		placed[p.Scenario] = true
+		for _, q := range pairs {
+			if b, _, ok := strings.Cut(q.Scenario, "/"); ok && b == p.Scenario && !placed[q.Scenario] {
+				out = append(out, q)
+				placed[q.Scenario] = true
 			}
 		}
 	}

@@ -10,7 +10,10 @@ the group_send call), from which laurel-bench computes loss and publish→receip
 --rate is the total number of group_send calls per second over all groups (0: back to back);
 the run stops after --count calls or --duration seconds, whichever comes first. --concurrency
 publishers (asyncio tasks, like that many Celery workers) share the groups round-robin. The layer is
-configured as the reference project's CHANNEL_LAYERS (socket_timeout 15, see its settings.py).
+configured as the reference project's CHANNEL_LAYERS (socket_timeout 15, see its settings.py), with
+the BACKEND --backend names: core (channels_redis.core.RedisChannelLayer, the project's default) or
+pubsub (channels_redis.pubsub.RedisPubSubChannelLayer, as stack.py --backend pubsub configures the
+servers).
 Prints one JSON line: sent, errors, first error, elapsed seconds, how far behind schedule the
 pacing fell (max_lag_s), and the median and p99 duration of one group_send call (send_ms_p50/p99):
 the part of a frame's measured latency spent before the message reached Redis.
@@ -24,6 +27,7 @@ import json
 import time
 
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 
 async def run(a) -> dict:
@@ -31,7 +35,8 @@ async def run(a) -> dict:
         groups = a.groups.split(",")
     else:
         groups = [f"{a.group_prefix}{i}" for i in range(a.groups_n)]
-    layer = RedisChannelLayer(hosts=[{"address": a.redis, "socket_timeout": 15}])
+    cls = RedisPubSubChannelLayer if a.backend == "pubsub" else RedisChannelLayer
+    layer = cls(hosts=[{"address": a.redis, "socket_timeout": 15}])
     total = a.count if a.count > 0 else None
     deadline = time.monotonic() + a.duration if a.duration > 0 else None
     seqs = {g: 0 for g in groups}
@@ -78,7 +83,8 @@ async def run(a) -> dict:
     try:
         await asyncio.gather(*(publisher(k) for k in range(a.concurrency)))
     finally:
-        await layer.close_pools()
+        # The pub/sub layer has no close_pools(); its flush() closes its connections.
+        await (layer.flush() if a.backend == "pubsub" else layer.close_pools())
     stats["elapsed_s"] = time.monotonic() - start
     if durations:
         durations.sort()
@@ -90,6 +96,7 @@ async def run(a) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--redis", required=True, help="channel layer Redis URL (db 0)")
+    ap.add_argument("--backend", choices=["core", "pubsub"], default="core", help="channel layer class")
     ap.add_argument("--groups", default="", help="comma-separated group names")
     ap.add_argument("--group-prefix", default="task_bench-")
     ap.add_argument("--groups-n", type=int, default=1)

@@ -10,7 +10,11 @@ Started by `laurel-bench` (cmd/laurel-bench), never by pytest. It
 3. starts one Daphne process (`daphne djproject.asgi:application`, the seed's routing) and --laurel-procs
    `laurel serve` processes configured from the project's real settings (manage.py laurel_settings),
    sharing one port when there is more than one (laurel's --reuse-port);
-4. prints one JSON line describing the stack (ports, pids, the cookie file: one Cookie header per line)
+4. with --backend pubsub, runs both servers with CHANNEL_LAYERS BACKEND
+   "channels_redis.pubsub.RedisPubSubChannelLayer": a settings module generated into the temp dir
+   imports djproject.settings and replaces only the BACKEND (as compat_tests/e2e/test_pubsub_backend.py
+   does), so Daphne, manage.py, the publisher and laurel (through manage.py laurel_settings) all use it;
+5. prints one JSON line describing the stack (ports, pids, the cookie file: one Cookie header per line)
    and keeps everything running until its stdin is closed, then stops it all.
 
 Both servers run with access logging off (-v 0), so neither pays for a log line per socket.
@@ -78,6 +82,16 @@ json.dump({"keys": keys, "users": [u.pk for u in users]}, sys.stdout)
 """
 
 
+PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
+
+SETTINGS = f'''"""djproject.settings with the pub/sub channel layer (written by compat_tests/bench/stack.py)."""
+from djproject.settings import *  # noqa: F401,F403
+from djproject.settings import CHANNEL_LAYERS
+
+CHANNEL_LAYERS["default"]["BACKEND"] = {PUBSUB!r}
+'''
+
+
 def manage(env, *args, timeout=300) -> str:
     out = subprocess.run([sys.executable, "manage.py", *args], cwd=DJPROJECT, env=env,
                          capture_output=True, text=True, timeout=timeout)
@@ -106,7 +120,10 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--users", type=int, default=1)
     ap.add_argument("--sessions", type=int, default=1)
+    ap.add_argument("--backend", choices=["core", "pubsub"], default="core",
+                    help="channel layer: channels_redis.core.RedisChannelLayer or .pubsub.RedisPubSubChannelLayer")
     ap.add_argument("--laurel-bin", required=True)
+    ap.add_argument("--laurel-arg", action="append", default=[], help="extra argument to laurel serve (repeatable)")
     ap.add_argument("--laurel-procs", type=int, default=1)
     ap.add_argument("--no-daphne", action="store_true")
     ap.add_argument("--no-laurel", action="store_true")
@@ -122,6 +139,10 @@ def main() -> None:
         env.update(DJANGO_SETTINGS_MODULE="djproject.settings", DJANGO_REDIS_URL=f"redis://127.0.0.1:{r.port}",
                    DJANGO_DB_PATH=os.path.join(d, "db.sqlite3"), PYTHONPATH=DJPROJECT, PYTHONUNBUFFERED="1",
                    PATH=BIN + os.pathsep + env.get("PATH", ""))
+        if a.backend == "pubsub":
+            with open(os.path.join(d, "pubsub_settings.py"), "w") as f:
+                f.write(SETTINGS)
+            env.update(DJANGO_SETTINGS_MODULE="pubsub_settings", PYTHONPATH=d + os.pathsep + DJPROJECT)
         for k in ("DJANGO_DATABASE_URL", "DJANGO_SESSION_ENGINE", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS"):
             env.pop(k, None)
         if a.db == "postgres":
@@ -147,7 +168,7 @@ def main() -> None:
             return p, log
 
         desc = {"dir": d, "redis_url": f"redis://127.0.0.1:{r.port}/0", "redis_pid": r.proc.pid,
-                "cookies": cookies, "users": created["users"], "db": a.db}
+                "cookies": cookies, "users": created["users"], "db": a.db, "backend": a.backend}
         if not a.no_daphne:
             port = free_port()
             p, log = start("daphne", [os.path.join(BIN, "daphne"), "-v", "0", "-b", "127.0.0.1", "-p", str(port),
@@ -156,6 +177,9 @@ def main() -> None:
             desc["daphne"] = {"port": port, "pids": [p.pid], "log": log}
         if not a.no_laurel:
             settings = json.loads(manage(env, "laurel_settings"))
+            want = PUBSUB if a.backend == "pubsub" else "channels_redis.core.RedisChannelLayer"
+            if settings["CHANNEL_LAYERS"]["default"]["BACKEND"] != want:
+                raise RuntimeError(f"laurel_settings gave BACKEND {settings['CHANNEL_LAYERS']['default']['BACKEND']!r}, want {want!r}")
             from e2e.conftest import to_toml  # the e2e suite's settings → TOML writer
 
             cfg = os.path.join(d, "laurel.toml")
@@ -166,7 +190,7 @@ def main() -> None:
             for i in range(a.laurel_procs):
                 mport = free_port()
                 args = [a.laurel_bin, "serve", "--config", cfg, "-v", "0", "-b", "127.0.0.1", "-p", str(port),
-                        "--metrics-bind", f"127.0.0.1:{mport}"]
+                        "--metrics-bind", f"127.0.0.1:{mport}", *a.laurel_arg]
                 if a.laurel_procs > 1:
                     args.append("--reuse-port")
                 p, log = start(f"laurel{i}", args, cwd=d)

@@ -36,14 +36,16 @@ type ClientConfig struct {
 	Group string
 	Each  bool
 	// SourceIPs are local addresses sockets bind to, round robin (to use
-	// more than one loopback address's ephemeral ports). Empty means the
-	// kernel's choice.
+	// more than one loopback address's 4-tuples). Empty means the kernel's
+	// choice. Bound sockets set IP_BIND_ADDRESS_NO_PORT (Linux), so the
+	// port is picked at connect time and not reserved per source address.
 	SourceIPs []string
 	// Concurrency bounds simultaneous handshakes. Zero value means 100.
 	Concurrency int
 	// HandshakeTimeout bounds one connect+upgrade. Zero value means 30 s.
 	HandshakeTimeout time.Duration
-	// Progress is the interval between progress lines. Zero value means 500 ms.
+	// Progress is the interval between progress lines. Zero value means
+	// 100 ms (the pub/sub closed loop and probes read these counts).
 	Progress time.Duration
 }
 
@@ -54,6 +56,10 @@ type Line struct {
 	Type string `json:"type"`
 	// Received is the number of frames received so far.
 	Received int64 `json:"received"`
+	// Primed is the number of sockets that received at least one frame
+	// without a seq (a probe: how a pub/sub run sees that a socket's
+	// subscription took effect, see Runner.open).
+	Primed int64 `json:"primed"`
 	// Report is set on the final line.
 	Report *ClientReport `json:"report,omitempty"`
 	// Connected and Failed are set from "connected" on.
@@ -76,6 +82,8 @@ type ClientReport struct {
 	Received   int64 `json:"received"`
 	OutOfOrder int64 `json:"out_of_order"`
 	Other      int64 `json:"other"`
+	// Primed counts sockets that received at least one frame without a seq.
+	Primed int64 `json:"primed"`
 	// ClosedByServer counts sockets the server closed during the run.
 	ClosedByServer int64  `json:"closed_by_server"`
 	CloseError     string `json:"close_error,omitempty"`
@@ -94,6 +102,7 @@ type clientRun struct {
 	received   atomic.Int64
 	outOfOrder atomic.Int64
 	other      atomic.Int64
+	primed     atomic.Int64
 	closed     atomic.Int64
 	firstRecv  atomic.Int64
 	lastRecv   atomic.Int64
@@ -115,7 +124,7 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 		cfg.HandshakeTimeout = 30 * time.Second
 	}
 	if cfg.Progress <= 0 {
-		cfg.Progress = 500 * time.Millisecond
+		cfg.Progress = 100 * time.Millisecond
 	}
 	if len(cfg.Cookies) == 0 {
 		return fmt.Errorf("bench: no cookies")
@@ -159,7 +168,8 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-t.C:
-			if err := enc.Encode(Line{Type: "progress", Received: r.received.Load(), Connected: rep.Connected, Failed: rep.Failed}); err != nil {
+			if err := enc.Encode(Line{Type: "progress", Received: r.received.Load(), Primed: r.primed.Load(),
+				Connected: rep.Connected, Failed: rep.Failed}); err != nil {
 				return err
 			}
 		}
@@ -169,6 +179,7 @@ loop:
 	}
 	readers.Wait()
 	rep.Received, rep.OutOfOrder, rep.Other = r.received.Load(), r.outOfOrder.Load(), r.other.Load()
+	rep.Primed = r.primed.Load()
 	rep.ClosedByServer, rep.CloseError = r.closed.Load(), r.closeErr
 	rep.FirstRecv, rep.LastRecv = r.firstRecv.Load(), r.lastRecv.Load()
 	rep.Latency, rep.Handshake = r.lat.Snapshot(), r.hs.Snapshot()
@@ -189,6 +200,7 @@ func (r *clientRun) connect(ctx context.Context, i int) {
 	nd := &net.Dialer{Timeout: cfg.HandshakeTimeout}
 	if len(cfg.SourceIPs) > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.SourceIPs[i%len(cfg.SourceIPs)])}
+		nd.Control = noPortControl
 	}
 	d := websocket.Dialer{
 		NetDialContext:   nd.DialContext,
@@ -230,6 +242,7 @@ func (r *clientRun) connect(ctx context.Context, i int) {
 // read counts c's frames until it fails (closed by us or by the server).
 func (r *clientRun) read(c *websocket.Conn) {
 	last := int64(-1)
+	primed := false
 	for {
 		_, data, err := c.ReadMessage()
 		if err != nil {
@@ -249,6 +262,10 @@ func (r *clientRun) read(c *websocket.Conn) {
 		ts, ok2 := intField(data, `"ts":`)
 		if !ok1 || !ok2 {
 			r.other.Add(1)
+			if !primed {
+				primed = true
+				r.primed.Add(1)
+			}
 			continue
 		}
 		r.received.Add(1)

@@ -79,7 +79,7 @@ func TestRunClients(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("bad line %q: %v", sc.Text(), err)
 		}
-		if l.Type == "progress" && l.Received == n*(frames+1) {
+		if l.Type == "progress" && l.Received == n*(frames+1) && l.Primed == n {
 			cancel()
 		}
 		if l.Type == "report" {
@@ -95,8 +95,8 @@ func TestRunClients(t *testing.T) {
 	if final.Connected != n || final.Failed != 0 {
 		t.Errorf("connected %d failed %d (%s)", final.Connected, final.Failed, final.FirstError)
 	}
-	if final.Received != n*(frames+1) || final.OutOfOrder != n || final.Other != n {
-		t.Errorf("received %d out-of-order %d other %d", final.Received, final.OutOfOrder, final.Other)
+	if final.Received != n*(frames+1) || final.OutOfOrder != n || final.Other != n || final.Primed != n {
+		t.Errorf("received %d out-of-order %d other %d primed %d", final.Received, final.OutOfOrder, final.Other, final.Primed)
 	}
 	if final.Latency.Count() != final.Received || final.Handshake.Count() != n {
 		t.Errorf("latency count %d handshake count %d", final.Latency.Count(), final.Handshake.Count())

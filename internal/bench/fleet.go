@@ -135,6 +135,18 @@ func (f *Fleet) Received() int64 {
 	return n
 }
 
+// Primed is the latest progress total of sockets that received a probe
+// frame (Line.Primed).
+func (f *Fleet) Primed() int64 {
+	var n int64
+	for _, w := range f.procs {
+		w.mu.Lock()
+		n += w.last.Primed
+		w.mu.Unlock()
+	}
+	return n
+}
+
 // WaitReceived waits until want frames arrived, or no frame arrived for
 // quiet, or max elapsed. It returns the last total.
 func (f *Fleet) WaitReceived(want int64, quiet, maxWait time.Duration) int64 {
@@ -182,6 +194,7 @@ func (f *Fleet) Stop() ClientReport {
 		total.Received += r.Received
 		total.OutOfOrder += r.OutOfOrder
 		total.Other += r.Other
+		total.Primed += r.Primed
 		total.ClosedByServer += r.ClosedByServer
 		total.CloseError = firstNonEmpty(total.CloseError, r.CloseError)
 		total.ConnectStart = minNonZero(total.ConnectStart, r.ConnectStart)

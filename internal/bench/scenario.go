@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,6 +73,7 @@ type Runner struct {
 	PerProc int
 	Log     *slog.Logger
 	rdb     *redis.Client
+	ps      *channelsproto.PubSubLayer
 }
 
 func (r *Runner) redis() *redis.Client {
@@ -144,6 +146,15 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 		f.Stop()
 		return nil, err
 	}
+	if r.Stack.Backend == BackendPubSub {
+		if err := r.probe(ctx, o, group, n, each); err != nil {
+			f.Stop()
+			return nil, err
+		}
+		r.Log.Info("sockets open", "server", srv.Name, "connected", o.connected, "failed", o.failed,
+			"probed", o.memberships, "in", o.subscribed.Round(time.Millisecond))
+		return o, nil
+	}
 	// Wait until every connected socket is a member, or the count has not
 	// grown for 15 s; the time is that of the last membership seen.
 	lastGrowth := time.Now()
@@ -168,20 +179,99 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 	return o, nil
 }
 
-// settle waits until the server has discarded the user-group memberships of
-// closed sockets (both servers join user_<id> on connect), so the next
-// scenario starts from a quiet server.
+// probe is open's wait with the pub/sub layer, which keeps no membership in
+// Redis (PUBSUB NUMSUB counts one subscriber per server process, not per
+// socket): it publishes a probe event without seq (task.update, status
+// "probe") to the task group(s) every probeInterval until every connected
+// socket received one, or the count has not grown for 15 s. o.memberships is
+// the number of sockets that received a probe; o.subscribed the time the last
+// of them was seen (to within the clients' progress interval).
+func (r *Runner) probe(ctx context.Context, o *opened, group string, n int, each bool) error {
+	l, err := r.pubsub()
+	if err != nil {
+		return err
+	}
+	groups := []string{group}
+	if each {
+		groups = make([]string, n)
+		for i := range n {
+			groups[i] = group + strconv.Itoa(i)
+		}
+	}
+	lastGrowth := time.Now()
+	o.subscribed = time.Since(o.start)
+	for {
+		for _, g := range groups {
+			msg := channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "task_id", Value: g},
+				{Key: "status", Value: "probe"}}
+			if err := l.GroupSend(ctx, "task_"+g, msg); err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+		}
+		time.Sleep(probeInterval)
+		if m := int(o.fleet.Primed()); m > o.memberships {
+			o.memberships, lastGrowth = m, time.Now()
+			o.subscribed = time.Since(o.start)
+		}
+		if o.memberships >= o.connected || time.Since(lastGrowth) > 15*time.Second {
+			return nil
+		}
+	}
+}
+
+// probeInterval is the pause between two rounds of probes (Runner.probe).
+const probeInterval = 100 * time.Millisecond
+
+// pubsub returns the runner's pub/sub layer on the stack's Redis (probes and
+// the Go publisher).
+func (r *Runner) pubsub() (*channelsproto.PubSubLayer, error) {
+	if r.ps == nil {
+		l, err := channelsproto.NewPubSub(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
+		if err != nil {
+			return nil, err
+		}
+		r.ps = l
+	}
+	return r.ps, nil
+}
+
+// Close releases the runner's Redis connections.
+func (r *Runner) Close() error {
+	if r.ps != nil {
+		_ = r.ps.Close()
+	}
+	if r.rdb != nil {
+		return r.rdb.Close()
+	}
+	return nil
+}
+
+// leftBehind counts what closed sockets may leave in Redis: with the core
+// layer, members of the user groups (both servers join user_<id> on
+// connect); with the pub/sub layer, subscribed socket channels
+// (asgispecific.*, one per open socket on both servers).
+func (r *Runner) leftBehind(ctx context.Context) int64 {
+	if r.Stack.Backend == BackendPubSub {
+		chans, _ := r.redis().PubSubChannels(ctx, "asgispecific.*").Result()
+		return int64(len(chans))
+	}
+	total := int64(0)
+	for _, u := range r.Stack.Users {
+		c, _ := r.redis().ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u)).Result()
+		total += c
+	}
+	return total
+}
+
+// settle waits until the server has discarded what closed sockets held in
+// Redis (leftBehind), so the next scenario starts from a quiet server.
 func (r *Runner) settle(ctx context.Context) {
 	// Memberships a server failed to discard (Daphne under load, see
 	// docs/compat-e2e.md) never go: stop when the count is steady for 5 s.
 	deadline := time.Now().Add(120 * time.Second)
 	last, lastChange := int64(-1), time.Now()
 	for time.Now().Before(deadline) {
-		total := int64(0)
-		for _, u := range r.Stack.Users {
-			c, _ := r.redis().ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u)).Result()
-			total += c
-		}
+		total := r.leftBehind(ctx)
 		if total == 0 {
 			time.Sleep(time.Second)
 			return
@@ -218,7 +308,7 @@ func (r *Runner) PublishPython(ctx context.Context, args ...string) (PublishStat
 		py = filepath.Join(r.Root, ".venv", "bin", "python")
 	}
 	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join(r.Root, "compat_tests", "bench", "publish.py"), //nolint:gosec // the venv's python, our script
-		"--redis", r.Stack.RedisURL}, args...)...)
+		"--redis", r.Stack.RedisURL, "--backend", backendOr(r.Stack.Backend)}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -229,39 +319,70 @@ func (r *Runner) PublishPython(ctx context.Context, args ...string) (PublishStat
 	return st, err
 }
 
+// Sender is what PublishGo needs of a channel layer (*channelsproto.Layer
+// and *channelsproto.PubSubLayer).
+type Sender interface {
+	GroupSend(ctx context.Context, group string, msg channelsproto.Map) error
+}
+
+// goBacklog is the closed loop's bound: PublishGo holds back while this many
+// group messages (or more) are not yet delivered.
+const goBacklog = 50
+
 // PublishGo sends count task.update events to group through channelsproto
 // (for rates Python cannot reach), with workers concurrent senders, as fast
-// as the server drains its inbox (closed loop, see below).
-func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int) (PublishStats, error) {
+// as the server delivers them (closed loop, see below). f is the fleet of
+// the group's member sockets, members their number.
+func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int, f *Fleet, members int) (PublishStats, error) {
 	var st PublishStats
-	l, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
-	if err != nil {
-		return st, err
-	}
-	defer func() { _ = l.Close() }()
-	// Closed loop: hold back while the server's inbox (the Redis key of its
-	// process channels, channels_redis capacity 100) holds 50 or more
-	// messages, so group_send never drops over capacity and the rate is what
-	// the server sustains.
-	var inboxes []string
-	members, err := r.redis().ZRange(ctx, "asgi:group:task_"+group, 0, -1).Result()
-	if err != nil {
-		return st, err
-	}
-	seen := map[string]bool{}
-	for _, m := range members {
-		if i := strings.IndexByte(m, '!'); i >= 0 && !seen[m[:i+1]] {
-			seen[m[:i+1]] = true
-			inboxes = append(inboxes, "asgi"+m[:i+1]) // channels_redis: prefix + channel, no separator
+	var l Sender
+	var backlogged func() bool
+	var sent atomic.Int64
+	if r.Stack.Backend == BackendPubSub {
+		ps, err := r.pubsub()
+		if err != nil {
+			return st, err
 		}
-	}
-	backlogged := func() bool {
-		for _, k := range inboxes {
-			if n, err := r.redis().ZCard(ctx, k).Result(); err == nil && n >= 50 {
-				return true
+		l = ps
+		// The pub/sub layer keeps nothing in Redis: hold back while
+		// goBacklog messages are not yet received by the fleet (whose count
+		// is at most one client progress interval old), so neither laurel's
+		// subscriber connection (Redis' client-output-buffer-limit pubsub)
+		// nor its sockets' queues overflow.
+		backlogged = func() bool {
+			return sent.Load()*int64(members)-f.Received() >= goBacklog*int64(members)
+		}
+	} else {
+		cl, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
+		if err != nil {
+			return st, err
+		}
+		defer func() { _ = cl.Close() }()
+		l = cl
+		// Closed loop: hold back while the server's inbox (the Redis key of
+		// its process channels, channels_redis capacity 100) holds goBacklog
+		// or more messages, so group_send never drops over capacity and the
+		// rate is what the server sustains.
+		var inboxes []string
+		mem, err := r.redis().ZRange(ctx, "asgi:group:task_"+group, 0, -1).Result()
+		if err != nil {
+			return st, err
+		}
+		seen := map[string]bool{}
+		for _, m := range mem {
+			if i := strings.IndexByte(m, '!'); i >= 0 && !seen[m[:i+1]] {
+				seen[m[:i+1]] = true
+				inboxes = append(inboxes, "asgi"+m[:i+1]) // channels_redis: prefix + channel, no separator
 			}
 		}
-		return false
+		backlogged = func() bool {
+			for _, k := range inboxes {
+				if n, err := r.redis().ZCard(ctx, k).Result(); err == nil && n >= goBacklog {
+					return true
+				}
+			}
+			return false
+		}
 	}
 	start := time.Now()
 	seq := make(chan int64, workers)
@@ -272,7 +393,7 @@ func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int
 		close(seq)
 	}()
 	errs := make(chan error, workers)
-	sent := make(chan int64, workers)
+	done := make(chan int64, workers)
 	for range workers {
 		go func() {
 			var n int64
@@ -290,13 +411,14 @@ func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int
 					continue
 				}
 				n++
+				sent.Add(1)
 			}
-			sent <- n
+			done <- n
 			errs <- first
 		}()
 	}
 	for range workers {
-		st.Sent += <-sent
+		st.Sent += <-done
 		if e := <-errs; e != nil {
 			st.Errors++
 			st.FirstError = firstNonEmpty(st.FirstError, e.Error())
@@ -304,6 +426,13 @@ func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int
 	}
 	st.ElapsedS = time.Since(start).Seconds()
 	return st, nil
+}
+
+func backendOr(b string) string {
+	if b == "" {
+		return BackendCore
+	}
+	return b
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -355,7 +484,7 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 	t0 := time.Now()
 	var st PublishStats
 	if publisher == "go" {
-		st, err = r.PublishGo(ctx, group, count, 4)
+		st, err = r.PublishGo(ctx, group, count, 4, o.fleet, o.memberships)
 	} else {
 		st, err = r.PublishPython(ctx, "--groups", "task_"+group, "--count", fmt.Sprint(count))
 	}

@@ -23,6 +23,11 @@ type StackOptions struct {
 	LaurelBin string
 	// DB is "sqlite" or "postgres".
 	DB string
+	// Backend is the channel layer both servers use: BackendCore or
+	// BackendPubSub. Zero value means BackendCore.
+	Backend string
+	// LaurelArgs are extra arguments to every `laurel serve` (e.g. --pprof).
+	LaurelArgs []string
 	// Users and Sessions: sessions are spread over users round robin.
 	Users, Sessions int
 	// LaurelProcs is the number of laurel processes sharing the port.
@@ -31,6 +36,13 @@ type StackOptions struct {
 	// Log receives stack.py's stderr. Nil means os.Stderr.
 	Log io.Writer
 }
+
+// Channel layer backends (StackOptions.Backend): channels_redis'
+// RedisChannelLayer and RedisPubSubChannelLayer.
+const (
+	BackendCore   = "core"
+	BackendPubSub = "pubsub"
+)
 
 // Server is one server under test as stack.py describes it.
 type Server struct {
@@ -55,6 +67,7 @@ type Stack struct {
 	CookiesPath string  `json:"cookies"`
 	Users       []int   `json:"users"`
 	DB          string  `json:"db"`
+	Backend     string  `json:"backend"`
 	Daphne      *Server `json:"daphne"`
 	Laurel      *Server `json:"laurel"`
 
@@ -74,9 +87,15 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
+	if o.Backend == "" {
+		o.Backend = BackendCore
+	}
 	args := []string{filepath.Join(o.Root, "compat_tests", "bench", "stack.py"), "--db", o.DB,
 		"--users", fmt.Sprint(o.Users), "--sessions", fmt.Sprint(o.Sessions),
-		"--laurel-bin", o.LaurelBin, "--laurel-procs", fmt.Sprint(o.LaurelProcs)}
+		"--laurel-bin", o.LaurelBin, "--laurel-procs", fmt.Sprint(o.LaurelProcs), "--backend", o.Backend}
+	for _, a := range o.LaurelArgs {
+		args = append(args, "--laurel-arg="+a)
+	}
 	cmd := exec.Command(o.Python, args...) //nolint:gosec // the venv's python running stack.py
 	cmd.Stderr = o.Log
 	stdin, err := cmd.StdinPipe()
