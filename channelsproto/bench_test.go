@@ -30,7 +30,7 @@ func BenchmarkInboxDispatch10k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	payload := shards[order[0]].payloads[0].([]byte)
+	payload := string(shards[order[0]].payloads[0].([]byte))
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -119,7 +119,7 @@ func TestDeliverPythonGroupPayloads(t *testing.T) {
 		msg := fromTagged(t, sc.Message).(Map)
 		for _, sh := range sc.Shards {
 			for _, h := range sh.PayloadsHex {
-				l.deliver(mustHex(t, h), time.Now())
+				l.deliver(string(mustHex(t, h)), time.Now())
 				want++
 				got := rec.deliveries()
 				if len(got) != want {
@@ -139,7 +139,7 @@ func TestDeliverPythonGroupPayloads(t *testing.T) {
 	}
 	// Non-str entries in the target list are malformed, not delivered.
 	bad, _ := MarshalMsgpack(Map{{Key: "type", Value: "x"}, {Key: asgiChannelKey, Value: []any{"a", int64(1)}}})
-	l.deliver(append(make([]byte, 12), bad...), time.Now())
+	l.deliver(string(append(make([]byte, 12), bad...)), time.Now())
 	if l.Stats().Malformed != 1 || len(rec.deliveries()) != want {
 		t.Fatalf("bad target list: stats %+v", l.Stats())
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,9 +20,14 @@ const brpopTimeout = 5 * time.Second
 // go-redis sends).
 const normalReceiveTimeout = time.Second
 
-// drainBatch is how many further messages a reader pops at once after
-// BZPOPMIN returned one, so Python senders do not hit capacity.
-const drainBatch = 256
+// drainBatch and drainBytes bound one drain round trip of a reader: at
+// most drainBatch messages, and no more than drainBytes of payload unless
+// the first message alone is larger (a 10k-member group message is about
+// 0.8 MB).
+const (
+	drainBatch = 256
+	drainBytes = 8 << 20
+)
 
 // cleanupLua is channels_redis 4.x _brpop_with_clean's cleanup script,
 // verbatim: move everything from the $inflight backup back into the queue.
@@ -35,17 +39,37 @@ const cleanupLua = `
             redis.call('DEL', ARGV[2])
         `
 
-// drainLua backs up the member BZPOPMIN returned (as Python's ZADD to
-// $inflight does) and atomically pops up to ARGV[3] more members of KEYS[1]
-// into the backup KEYS[2], returning them with their scores.
+// drainLua releases the previous batch (DEL of the backup KEYS[2], whose
+// members were all delivered) and atomically moves the oldest members of
+// the inbox KEYS[1] into the backup, at most ARGV[1] of them and ARGV[2]
+// bytes (but at least one), returning them with their scores. It is the
+// non-blocking form of Python's BZPOPMIN + ZADD to $inflight, for a deep
+// inbox; the backup is written by this process's reader only.
 const drainLua = `
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
-for i = 1, #popped, 2 do
-    redis.call('ZADD', KEYS[2], popped[i + 1], popped[i])
+redis.call('DEL', KEYS[2])
+local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local budget = tonumber(ARGV[2])
+local n, size = 0, 0
+local backup = {}
+for i = 1, #items, 2 do
+    if n > 0 and size + #items[i] > budget then break end
+    size = size + #items[i]
+    n = n + 1
+    backup[2 * n - 1] = items[i + 1]
+    backup[2 * n] = items[i]
 end
-return popped
+if n == 0 then return {} end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+redis.call('ZADD', KEYS[2], unpack(backup))
+return {unpack(items, 1, 2 * n)}
 `
+
+// The scripts run as EVALSHA, falling back to EVAL when Redis does not
+// have them cached (go-redis Script.Run).
+var (
+	cleanupScript = redis.NewScript(cleanupLua)
+	drainScript   = redis.NewScript(drainLua)
+)
 
 // backupKey is _backup_channel_name: key + "$inflight".
 func backupKey(key string) string { return key + "$inflight" }
@@ -107,45 +131,59 @@ func (l *Layer) readLoop(ctx context.Context, i int) {
 	}
 }
 
-// readOnce is one round of the reader: the cleanup EVAL, BZPOPMIN with the
-// Python timeout, batch drain into $inflight, delivery, then removal of the
-// delivered members from $inflight.
+// readOnce runs the reader on host i until ctx ends or Redis fails: the
+// cleanup script of channels_redis (requeue what an earlier failed round
+// left in $inflight), then in a loop a drain round trip (release the
+// previous batch, move the next batch into $inflight, deliver it) while the
+// inbox is not empty, and otherwise Python's BZPOPMIN with its timeout
+// followed by ZADD of the member to $inflight.
+//
+// Every message is in $inflight from the moment it leaves the inbox until
+// it is delivered, as in Python; the backup is dropped by the next drain
+// round trip (DEL rather than ZREM, so payloads are never sent back to
+// Redis).
 func (l *Layer) readOnce(ctx context.Context, i int) error {
 	c := l.client(i)
 	key, backup := l.inboxKey, backupKey(l.inboxKey)
-	if err := c.Eval(ctx, cleanupLua, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	keys := []string{key, backup}
+	if err := cleanupScript.Run(ctx, c, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	first, err := c.BZPopMin(ctx, brpopTimeout, key).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil
+	for ctx.Err() == nil {
+		items, err := drainScript.Run(ctx, c, keys, drainBatch, drainBytes).Slice()
+		if err != nil {
+			return err
+		}
+		if len(items) > 0 {
+			received := time.Now()
+			for j := 0; j+1 < len(items); j += 2 {
+				s, _ := items[j].(string)
+				l.deliver(s, received)
+			}
+			continue
+		}
+		first, err := c.BZPopMin(ctx, brpopTimeout, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		received := time.Now()
+		member, _ := first.Member.(string)
+		if err := c.ZAdd(ctx, backup, redis.Z{Score: first.Score, Member: member}).Err(); err != nil {
+			return err
+		}
+		l.deliver(member, received)
 	}
-	if err != nil {
-		return err
-	}
-	received := time.Now()
-	member, _ := first.Member.(string)
-	rest, err := c.Eval(ctx, drainLua, []string{key, backup}, member, strconv.FormatFloat(first.Score, 'g', -1, 64), drainBatch).Slice()
-	if err != nil {
-		return err
-	}
-	members := make([]any, 0, 1+len(rest)/2)
-	members = append(members, member)
-	for j := 0; j+1 < len(rest); j += 2 {
-		members = append(members, rest[j])
-	}
-	for _, m := range members {
-		s, _ := m.(string)
-		l.deliver([]byte(s), received)
-	}
-	return c.ZRem(ctx, backup, members...).Err()
+	return nil
 }
 
 // deliver decodes one inbox payload and hands it to the Dispatcher and the
 // local buffers. Malformed payloads are logged without their content and
 // skipped.
-func (l *Layer) deliver(payload []byte, received time.Time) {
-	msg, err := l.ser.deserialize(payload, true)
+func (l *Layer) deliver(payload string, received time.Time) {
+	msg, err := l.ser.deserializeInbox(payload)
 	if err != nil {
 		l.malformed.Add(1)
 		l.log.Warn("skipping undecodable channel layer message", slog.Int("bytes", len(payload)), slog.Any("error", err))
@@ -304,7 +342,7 @@ func (l *Layer) receiveNormal(ctx context.Context, channel string) (Map, error) 
 		if l.closed.Load() {
 			return nil, ErrClosed
 		}
-		if err := c.Eval(ctx, cleanupLua, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		if err := cleanupScript.Run(ctx, c, nil, key, backup).Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, l.wrapErr("receive", err)
 		}
 		// BZPOPMIN pops destructively: it must not be cut off by a ctx

@@ -60,7 +60,9 @@ func (f DispatcherFunc) Dispatch(d Delivery) { f(d) }
 // Delivery is one message read from the process inbox.
 type Delivery struct {
 	// Channels are the local channel names the message is for, in the
-	// order of __asgi_channel__.
+	// order of __asgi_channel__. The names are substrings of the Redis
+	// payload (no copy per name), so retaining one keeps the payload in
+	// memory: strings.Clone those kept for long.
 	Channels []string
 	// Message is the decoded message without "__asgi_channel__". Shared:
 	// do not modify.

@@ -2,6 +2,7 @@ package channelsproto
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -229,8 +231,9 @@ func takeBytes(d *msgpack.Decoder, r *bytes.Reader, src []byte) ([]byte, error) 
 }
 
 // decodeValue decodes one value. inbox marks the top level of an inbox
-// payload: its "__asgi_channel__" list of str is decoded straight into a
-// []string (one allocation per name instead of two).
+// payload, whose src must never be modified afterwards: its
+// "__asgi_channel__" list of str is decoded straight into a []string of
+// substrings of src (see decodeTargets).
 func decodeValue(d *msgpack.Decoder, r *bytes.Reader, src []byte, depth int, inbox bool) (any, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%w: nesting deeper than %d", ErrMalformed, maxDepth)
@@ -344,6 +347,13 @@ func decodeValue(d *msgpack.Decoder, r *bytes.Reader, src []byte, depth int, inb
 
 // decodeTargets decodes the value of "__asgi_channel__" in an inbox payload:
 // an array of str becomes []string, anything else the generic value.
+//
+// The names are substrings of src, not copies: one allocation for the
+// slice, none per name (a 1k-member group message carries 1k names). This
+// is only valid because an inbox src is never modified after decoding (see
+// Serializer.deserializeInbox); the names keep src alive while referenced.
+// The str headers are parsed here rather than through the msgpack decoder,
+// which costs about as much per name as the copy did.
 func decodeTargets(d *msgpack.Decoder, r *bytes.Reader, src []byte) (any, error) {
 	c, err := d.PeekCode()
 	if err != nil {
@@ -360,24 +370,53 @@ func decodeTargets(d *msgpack.Decoder, r *bytes.Reader, src []byte) (any, error)
 		return nil, fmt.Errorf("%w: array length %d exceeds input", ErrMalformed, n)
 	}
 	out := make([]string, n)
+	pos := len(src) - r.Len()
 	for i := range out {
-		c, err := d.PeekCode()
-		if err != nil {
-			return nil, truncated(err)
-		}
-		if !msgpcode.IsString(c) {
-			return nil, fmt.Errorf("%w: %s holds a non-str element (0x%02x)", ErrMalformed, asgiChannelKey, c)
-		}
-		raw, err := takeBytes(d, r, src)
+		raw, next, err := strAt(src, pos)
 		if err != nil {
 			return nil, err
 		}
 		if !utf8.Valid(raw) {
 			return nil, fmt.Errorf("%w: str is not valid UTF-8", ErrMalformed)
 		}
-		out[i] = string(raw)
+		if len(raw) > 0 {
+			out[i] = unsafe.String(&raw[0], len(raw))
+		}
+		pos = next
+	}
+	if _, err := r.Seek(int64(pos), io.SeekStart); err != nil {
+		return nil, truncated(err)
 	}
 	return out, nil
+}
+
+// strAt parses the msgpack str at src[pos:] (fixstr, str8, str16, str32)
+// and returns its bytes and the position after it.
+func strAt(src []byte, pos int) (raw []byte, next int, err error) {
+	if pos >= len(src) {
+		return nil, 0, fmt.Errorf("%w: truncated input", ErrMalformed)
+	}
+	c := src[pos]
+	var n, h int
+	switch {
+	case msgpcode.IsFixedString(c):
+		n, h = int(c&msgpcode.FixedStrMask), 1
+	case c == msgpcode.Str8 && pos+2 <= len(src):
+		n, h = int(src[pos+1]), 2
+	case c == msgpcode.Str16 && pos+3 <= len(src):
+		n, h = int(binary.BigEndian.Uint16(src[pos+1:])), 3
+	case c == msgpcode.Str32 && pos+5 <= len(src):
+		n, h = int(binary.BigEndian.Uint32(src[pos+1:])), 5
+	case msgpcode.IsString(c):
+		return nil, 0, fmt.Errorf("%w: truncated input", ErrMalformed)
+	default:
+		return nil, 0, fmt.Errorf("%w: %s holds a non-str element (0x%02x)", ErrMalformed, asgiChannelKey, c)
+	}
+	start := pos + h
+	if n > len(src)-start {
+		return nil, 0, fmt.Errorf("%w: truncated str/bin", ErrMalformed)
+	}
+	return src[start : start+n], start + n, nil
 }
 
 // setField assigns key like a Python dict: first position, last value. index

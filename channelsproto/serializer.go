@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+	"unsafe"
 
 	"github.com/fernet/fernet-go"
 )
@@ -126,7 +127,8 @@ func (s *Serializer) Deserialize(b []byte) (Map, error) {
 }
 
 // deserialize is Deserialize; inbox decodes a msgpack "__asgi_channel__"
-// list as []string for the reader's fast path.
+// list as []string for the reader's fast path, and then b must never be
+// modified afterwards (see deserializeInbox).
 func (s *Serializer) deserialize(b []byte, inbox bool) (Map, error) {
 	if len(b) < s.prefixLen {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than the %d-byte random prefix", ErrMalformed, len(b), s.prefixLen)
@@ -150,6 +152,14 @@ func (s *Serializer) deserialize(b []byte, inbox bool) (Map, error) {
 		return m, nil
 	}
 	return unmarshalMsgpackMap(body, inbox)
+}
+
+// deserializeInbox decodes an inbox payload as the reader receives it from
+// go-redis, without copying it: the "__asgi_channel__" names of the result
+// are substrings of payload (or of the decrypted body, which nothing else
+// references), which is sound because strings are immutable.
+func (s *Serializer) deserializeInbox(payload string) (Map, error) {
+	return s.deserialize(unsafe.Slice(unsafe.StringData(payload), len(payload)), true)
 }
 
 // decrypt applies cryptography's MultiFernet.decrypt(token, ttl) checks in
