@@ -38,6 +38,7 @@ type compareFlags struct {
 	merge         string
 	backend       string
 	laurelArgs    string
+	keep          bool
 }
 
 func runCompare(ctx context.Context, args []string) error {
@@ -48,6 +49,7 @@ func runCompare(ctx context.Context, args []string) error {
 			"a suffix /core or /pubsub picks that scenario's channel layer, a final @laurel or @daphne runs it on that server only (fanout-1k/pubsub@laurel)")
 	fs.StringVar(&f.backend, "backend", bench.BackendCore,
 		"channel layer of both servers and the publishers for scenarios without a /core or /pubsub suffix: core (channels_redis.core.RedisChannelLayer) or pubsub (channels_redis.pubsub.RedisPubSubChannelLayer); pub/sub results are named <scenario>/pubsub")
+	fs.BoolVar(&f.keep, "keep", false, "keep each stack's temporary directory (server logs) after the run")
 	fs.StringVar(&f.laurelArgs, "laurel-args", "", "extra arguments to every laurel serve, space-separated (e.g. --pprof)")
 	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
 	fs.StringVar(&f.root, "root", ".", "repository root")
@@ -120,11 +122,12 @@ func runCompare(ctx context.Context, args []string) error {
 		log.Info("starting stack", "db", db, "laurel_procs", procs, "backend", backend)
 		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
 			Users: 1, Sessions: max(f.stormN, 1), LaurelProcs: procs, Backend: backend,
-			LaurelArgs: strings.Fields(f.laurelArgs)})
+			LaurelArgs: strings.Fields(f.laurelArgs), Keep: f.keep})
 		if err != nil {
 			return nil, err
 		}
 		stacks[key] = s
+		log.Info("stack started", "dir", s.Dir, "redis", s.RedisURL)
 		return s, nil
 	}
 	var scenarios []string

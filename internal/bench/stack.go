@@ -26,6 +26,9 @@ type StackOptions struct {
 	// Backend is the channel layer both servers use: BackendCore or
 	// BackendPubSub. Zero value means BackendCore.
 	Backend string
+	// Keep leaves stack.py's temporary directory (server logs, settings,
+	// database) in place after Close.
+	Keep bool
 	// LaurelArgs are extra arguments to every `laurel serve` (e.g. --pprof).
 	LaurelArgs []string
 	// Users and Sessions: sessions are spread over users round robin.
@@ -93,6 +96,9 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	args := []string{filepath.Join(o.Root, "compat_tests", "bench", "stack.py"), "--db", o.DB,
 		"--users", fmt.Sprint(o.Users), "--sessions", fmt.Sprint(o.Sessions),
 		"--laurel-bin", o.LaurelBin, "--laurel-procs", fmt.Sprint(o.LaurelProcs), "--backend", o.Backend}
+	if o.Keep {
+		args = append(args, "--keep")
+	}
 	for _, a := range o.LaurelArgs {
 		args = append(args, "--laurel-arg="+a)
 	}
