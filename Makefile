@@ -19,9 +19,10 @@ test-go:
 fuzz:
 	scripts/fuzz.sh 30s
 
-compat: deps
-	for d in compat_tests/*/; do ls $$d/test_*.py >/dev/null 2>&1 || continue; \
-	  .venv/bin/python -m pytest -c compat_tests/pytest.ini $$d || exit 1; done
+# The Python compat suite, every folder and every env, exactly as `make test` runs it (the folders
+# are discovered by scripts/test.sh, which installs what they need first).
+compat:
+	scripts/test.sh compat
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...
