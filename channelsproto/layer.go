@@ -108,11 +108,14 @@ type Layer struct {
 	wg        sync.WaitGroup
 	lifeMu    sync.Mutex // guards starting readers against Close
 	startOnce sync.Once
+	adderOnce sync.Once
 	closeOnce sync.Once
 	closed    atomic.Bool
 
 	mu      sync.Mutex
 	buffers map[string]*localQueue
+
+	adders []adder // per host, coalescing GroupAdd calls
 
 	delivered, malformed, readerErrors atomic.Int64
 
@@ -187,6 +190,10 @@ func New(cfg Config, opts ...Option) (*Layer, error) {
 			return nil, fmt.Errorf("%w: hosts[%d]: %w", ErrConfig, i, err)
 		}
 		l.clients = append(l.clients, c)
+	}
+	l.adders = make([]adder, len(l.clients))
+	for i := range l.adders {
+		l.adders[i].wake = make(chan struct{}, 1)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if l.disp != nil {
@@ -325,6 +332,13 @@ func (l *Layer) groupKey(group string) string { return l.prefix + ":group:" + gr
 // GroupAdd adds channel to group like channels_redis group_add: ZADD
 // prefix:group:<group> now channel, then EXPIRE group_expiry, on the shard
 // ConsistentHash(group). Adding again refreshes the membership's age.
+//
+// Concurrent calls on one host share a pipeline (each call's ZADD and
+// EXPIRE, calls in arrival order; a call made after another returned comes
+// after it), and each returns the error of its own commands. Cancelling
+// ctx returns ctx's error at once; the membership is then added or not,
+// depending on whether the pipeline had already taken the call, and the
+// other calls are not affected.
 func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -335,12 +349,7 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := ValidateChannelName(channel); err != nil {
 		return err
 	}
-	c := l.client(ConsistentHash(group, len(l.clients)))
-	key := l.groupKey(group)
-	if err := c.ZAdd(ctx, key, redis.Z{Score: l.nowScore(), Member: channel}).Err(); err != nil {
-		return l.wrapErr("group_add", err)
-	}
-	return l.wrapErr("group_add", c.Expire(ctx, key, time.Duration(l.groupExpiry)*time.Second).Err())
+	return l.groupAdd(ctx, ConsistentHash(group, len(l.clients)), l.groupKey(group), channel)
 }
 
 // GroupDiscard removes channel from group (ZREM); a missing member is not an

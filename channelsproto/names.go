@@ -49,8 +49,10 @@ func stripDollarNewline(s string) string {
 
 // isHeadRune is the class [a-zA-Z\d\-_.] with Python's Unicode \d.
 func isHeadRune(r rune) bool {
-	return r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_' || r == '.') ||
-		unicode.Is(unicode.Nd, r)
+	if r < utf8.RuneSelf {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+	}
+	return unicode.Is(unicode.Nd, r)
 }
 
 // isLocalRune is the class [\d\w\-_.]: Python's \w is str.isalnum() or "_".

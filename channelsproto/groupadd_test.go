@@ -1,0 +1,180 @@
+package channelsproto
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGroupAddConcurrent: many concurrent calls, coalesced into pipelines,
+// each add their member with the group's expiry set.
+func TestGroupAddConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	cfg.GroupExpiry = 120 * time.Second
+	l := newTestLayer(t, cfg)
+	raw := rawClient(t, cfg.Hosts[0].URL)
+	const callers, groups = 600, 6
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() {
+			errs[i] = l.GroupAdd(ctx, "cg"+strconv.Itoa(i%groups), "c.member"+strconv.Itoa(i))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+	}
+	for g := range groups {
+		key := l.groupKey("cg" + strconv.Itoa(g))
+		if n := raw.ZCard(ctx, key).Val(); n != callers/groups {
+			t.Errorf("%s has %d members, want %d", key, n, callers/groups)
+		}
+		if ttl := raw.TTL(ctx, key).Val(); ttl <= 100*time.Second || ttl > 120*time.Second {
+			t.Errorf("%s TTL %v, want group_expiry 120 s", key, ttl)
+		}
+	}
+}
+
+// TestGroupAddOwnErrors: a call whose key holds another type fails with
+// Redis' WRONGTYPE while the calls sharing its pipeline succeed.
+func TestGroupAddOwnErrors(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	l := newTestLayer(t, cfg)
+	raw := rawClient(t, cfg.Hosts[0].URL)
+	if err := raw.Set(ctx, l.groupKey("notazset"), "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const callers = 200
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() {
+			group := "fine"
+			if i%10 == 0 {
+				group = "notazset"
+			}
+			errs[i] = l.GroupAdd(ctx, group, "m"+strconv.Itoa(i))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i%10 == 0 && (err == nil || !strings.Contains(err.Error(), "WRONGTYPE")):
+			t.Errorf("caller %d on the string key: %v, want WRONGTYPE", i, err)
+		case i%10 != 0 && err != nil:
+			t.Errorf("caller %d: %v", i, err)
+		}
+	}
+	if n := raw.ZCard(ctx, l.groupKey("fine")).Val(); n != callers-callers/10 {
+		t.Errorf("fine has %d members, want %d", n, callers-callers/10)
+	}
+}
+
+// TestGroupAddCancelledCallers: callers whose ctx ends while Redis is busy
+// return their ctx error at once, and the calls queued with them still
+// succeed. Redis is held busy by a Lua script that spins for 500 ms.
+func TestGroupAddCancelledCallers(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	l := newTestLayer(t, cfg)
+	raw := rawClient(t, cfg.Hosts[0].URL)
+	busy := make(chan error, 1)
+	go func() {
+		busy <- raw.Eval(ctx, `local s = redis.call('TIME')
+local t0 = s[1] * 1000000 + s[2]
+repeat
+    local n = redis.call('TIME')
+until n[1] * 1000000 + n[2] - t0 > 500000
+return 1`, nil).Err()
+	}()
+	time.Sleep(50 * time.Millisecond) // let the script start
+	const callers = 100
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	took := make([]time.Duration, callers)
+	for i := range callers {
+		wg.Go(func() {
+			cctx := ctx
+			if i%2 == 0 {
+				var cancel context.CancelFunc
+				cctx, cancel = context.WithTimeout(ctx, 50*time.Millisecond)
+				defer cancel()
+			}
+			start := time.Now()
+			errs[i] = l.GroupAdd(cctx, "busy", "m"+strconv.Itoa(i))
+			took[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	if err := <-busy; err != nil {
+		t.Fatalf("busy script: %v", err)
+	}
+	for i := range callers {
+		if i%2 == 0 {
+			if !errors.Is(errs[i], context.DeadlineExceeded) || took[i] > 300*time.Millisecond {
+				t.Errorf("cancelled caller %d: %v after %v, want DeadlineExceeded within 300 ms", i, errs[i], took[i])
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("caller %d: %v", i, errs[i])
+		}
+		if _, err := raw.ZScore(ctx, l.groupKey("busy"), "m"+strconv.Itoa(i)).Result(); err != nil {
+			t.Errorf("caller %d's member: %v", i, err)
+		}
+	}
+}
+
+// TestGroupAddThenDiscardOrder: calls from one goroutine keep their order
+// (each returns after its commands ran).
+func TestGroupAddThenDiscardOrder(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	l := newTestLayer(t, cfg)
+	raw := rawClient(t, cfg.Hosts[0].URL)
+	for i := range 50 {
+		ch := "o" + strconv.Itoa(i)
+		if err := l.GroupAdd(ctx, "ord", ch); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.GroupDiscard(ctx, "ord", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := raw.ZCard(ctx, l.groupKey("ord")).Val(); n != 0 {
+		t.Fatalf("%d members left after add+discard", n)
+	}
+}
+
+// TestGroupAddAfterClose: queued and later calls fail with ErrClosed.
+func TestGroupAddAfterClose(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.GroupAdd(ctx, "g", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.GroupAdd(ctx, "g", "b"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
