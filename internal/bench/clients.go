@@ -87,6 +87,11 @@ type ClientReport struct {
 	// ClosedByServer counts sockets the server closed during the run.
 	ClosedByServer int64  `json:"closed_by_server"`
 	CloseError     string `json:"close_error,omitempty"`
+	// Dropped counts sockets that failed without a close frame (reset,
+	// EOF, ...) before the end of the run; DropError is the first such
+	// error.
+	Dropped   int64  `json:"dropped"`
+	DropError string `json:"drop_error,omitempty"`
 	// FirstRecv and LastRecv are the first and last frame receipt times (unix ns).
 	FirstRecv int64 `json:"first_recv"`
 	LastRecv  int64 `json:"last_recv"`
@@ -104,10 +109,13 @@ type clientRun struct {
 	other      atomic.Int64
 	primed     atomic.Int64
 	closed     atomic.Int64
+	dropped    atomic.Int64
+	stopping   atomic.Bool
 	firstRecv  atomic.Int64
 	lastRecv   atomic.Int64
 	mu         sync.Mutex
 	closeErr   string
+	dropErr    string
 	firstErr   string
 	failed     int
 	conns      []*websocket.Conn
@@ -132,33 +140,36 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	enc := json.NewEncoder(out)
 	r := &clientRun{cfg: cfg}
 	rep := &ClientReport{Attempted: cfg.N, ConnectStart: time.Now().UnixNano()}
-	var wg sync.WaitGroup
+	var wg, readers sync.WaitGroup
 	sem := make(chan struct{}, cfg.Concurrency)
 	for i := range cfg.N {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r.connect(ctx, i)
+			c := r.connect(ctx, i)
+			<-sem
+			if c != nil {
+				readers.Add(1) // before wg.Done: readers.Wait comes after wg.Wait
+			}
+			wg.Done()
+			if c == nil {
+				return
+			}
+			// Read at once, not after every socket is open: a server's
+			// pings must be answered (laurel drops a socket silent for
+			// ping_interval + ping_timeout, 50 s by default, and opening
+			// 15,000 sockets can take longer than that).
+			defer readers.Done()
+			r.read(c)
 		}()
 	}
 	wg.Wait()
 	rep.ConnectEnd = time.Now().UnixNano()
 	r.mu.Lock()
 	rep.Connected, rep.Failed, rep.FirstError = len(r.conns), r.failed, r.firstErr
-	conns := r.conns
 	r.mu.Unlock()
 	if err := enc.Encode(Line{Type: "connected", Connected: rep.Connected, Failed: rep.Failed}); err != nil {
 		return err
-	}
-	var readers sync.WaitGroup
-	for _, c := range conns {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			r.read(c)
-		}()
 	}
 	t := time.NewTicker(cfg.Progress)
 	defer t.Stop()
@@ -174,6 +185,10 @@ loop:
 			}
 		}
 	}
+	r.stopping.Store(true)
+	r.mu.Lock()
+	conns := r.conns
+	r.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Close()
 	}
@@ -181,6 +196,7 @@ loop:
 	rep.Received, rep.OutOfOrder, rep.Other = r.received.Load(), r.outOfOrder.Load(), r.other.Load()
 	rep.Primed = r.primed.Load()
 	rep.ClosedByServer, rep.CloseError = r.closed.Load(), r.closeErr
+	rep.Dropped, rep.DropError = r.dropped.Load(), r.dropErr
 	rep.FirstRecv, rep.LastRecv = r.firstRecv.Load(), r.lastRecv.Load()
 	rep.Latency, rep.Handshake = r.lat.Snapshot(), r.hs.Snapshot()
 	return enc.Encode(Line{Type: "report", Received: rep.Received, Connected: rep.Connected, Failed: rep.Failed, Report: rep})
@@ -195,7 +211,9 @@ func (r *clientRun) fail(err error) {
 	r.mu.Unlock()
 }
 
-func (r *clientRun) connect(ctx context.Context, i int) {
+// connect opens, subscribes and returns socket i, or nil if that failed
+// (counted in r.failed).
+func (r *clientRun) connect(ctx context.Context, i int) *websocket.Conn {
 	cfg := r.cfg
 	nd := &net.Dialer{Timeout: cfg.HandshakeTimeout}
 	if len(cfg.SourceIPs) > 0 {
@@ -221,7 +239,7 @@ func (r *clientRun) connect(ctx context.Context, i int) {
 			err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
 		}
 		r.fail(err)
-		return
+		return nil
 	}
 	g := cfg.Group
 	if cfg.Each {
@@ -231,12 +249,13 @@ func (r *clientRun) connect(ctx context.Context, i int) {
 	if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
 		_ = c.Close()
 		r.fail(err)
-		return
+		return nil
 	}
 	r.hs.Record(time.Since(start))
 	r.mu.Lock()
 	r.conns = append(r.conns, c)
 	r.mu.Unlock()
+	return c
 }
 
 // read counts c's frames until it fails (closed by us or by the server).
@@ -247,11 +266,19 @@ func (r *clientRun) read(c *websocket.Conn) {
 		_, data, err := c.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError
-			if asCloseError(err, &ce) {
+			switch {
+			case asCloseError(err, &ce):
 				r.closed.Add(1)
 				r.mu.Lock()
 				if r.closeErr == "" {
 					r.closeErr = ce.Error()
+				}
+				r.mu.Unlock()
+			case !r.stopping.Load():
+				r.dropped.Add(1)
+				r.mu.Lock()
+				if r.dropErr == "" {
+					r.dropErr = err.Error()
 				}
 				r.mu.Unlock()
 			}

@@ -134,3 +134,60 @@ func TestRunClientsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestRunClientsReadsWhileConnecting checks that a socket answers the
+// server's pings while later sockets are still connecting: the server
+// holds the second handshake until the first socket answered a ping.
+func TestRunClientsReadsWhileConnecting(t *testing.T) {
+	t.Parallel()
+	ponged := make(chan struct{})
+	var once sync.Once
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := r.Header.Get("Cookie") == "sessionid=first"
+		if !first {
+			select {
+			case <-ponged:
+			case <-time.After(5 * time.Second):
+				http.Error(w, "the first socket never answered its ping", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Close() }()
+		if first {
+			c.SetPongHandler(func(string) error { once.Do(func() { close(ponged) }); return nil })
+			if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)); err != nil {
+				return
+			}
+		}
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		_ = RunClients(ctx, ClientConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Origin: srv.URL,
+			Cookies: []string{"sessionid=first", "sessionid=second"}, N: 2, Group: "g", Concurrency: 1}, pw)
+		_ = pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		var l Line
+		_ = json.Unmarshal(sc.Bytes(), &l)
+		if l.Type == "connected" {
+			if l.Connected != 2 || l.Failed != 0 {
+				t.Errorf("connected %d failed %d, want 2 and 0", l.Connected, l.Failed)
+			}
+			cancel()
+		}
+	}
+}

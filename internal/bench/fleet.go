@@ -135,6 +135,15 @@ func (f *Fleet) Received() int64 {
 	return n
 }
 
+// PIDs are the client processes' ids.
+func (f *Fleet) PIDs() []int {
+	var out []int
+	for _, w := range f.procs {
+		out = append(out, w.cmd.Process.Pid)
+	}
+	return out
+}
+
 // Primed is the latest progress total of sockets that received a probe
 // frame (Line.Primed).
 func (f *Fleet) Primed() int64 {
@@ -197,6 +206,8 @@ func (f *Fleet) Stop() ClientReport {
 		total.Primed += r.Primed
 		total.ClosedByServer += r.ClosedByServer
 		total.CloseError = firstNonEmpty(total.CloseError, r.CloseError)
+		total.Dropped += r.Dropped
+		total.DropError = firstNonEmpty(total.DropError, r.DropError)
 		total.ConnectStart = minNonZero(total.ConnectStart, r.ConnectStart)
 		total.ConnectEnd = max(total.ConnectEnd, r.ConnectEnd)
 		total.FirstRecv = minNonZero(total.FirstRecv, r.FirstRecv)

@@ -40,6 +40,15 @@ var Headlines = map[string][]Headline{
 		{MetricHeapPerSocket, "Go heap in use per socket (KB)", true, false},
 		{MetricStackPerSocket, "goroutine stacks per socket (KB)", true, false},
 		{MetricFailures, "sockets not open", true, false},
+		{MetricDropped, "sockets dropped without a close frame", true, false},
+		{MetricServerProcs, "server processes", true, true},
+		{MetricMaxProcSockets, "most sockets in one server process", true, true},
+		{MetricMaxProcRSS, "largest server process RSS (MB)", true, false},
+		{MetricClientProcs, "client processes", true, true},
+		{MetricClientRSS, "client processes' RSS (MB)", true, true},
+		{MetricClientCPU, "client processes' CPU at rest (%)", true, true},
+		{MetricRedisRSS, "Redis RSS (MB)", true, true},
+		{MetricMachineRSS, "machine: server + clients + Redis RSS (MB)", true, false},
 	},
 }
 

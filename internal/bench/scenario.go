@@ -51,6 +51,9 @@ const (
 	MetricGoroutines   = "goroutines"
 	MetricThreads      = "threads"
 	MetricClosed       = "closed_by_server"
+	// MetricDropped counts sockets that failed without a close frame
+	// during the run.
+	MetricDropped = "dropped"
 	// MetricSendP50 and MetricSendP99 are the publisher's group_send call
 	// durations in ms, included in the latency figures.
 	MetricSendP50 = "publish_call_p50_ms"
@@ -60,6 +63,18 @@ const (
 	// growth: an upper bound).
 	MetricHeapPerSocket  = "heap_inuse_per_socket_kb"
 	MetricStackPerSocket = "stack_inuse_per_socket_kb"
+	// Per-process and per-machine figures of the idle scenarios: the server's
+	// processes, the most sockets and the largest RSS (MB) of one of them;
+	// the client processes and their RSS; Redis' RSS; and the sum of all
+	// these processes' RSS (MB).
+	MetricServerProcs    = "server_procs"
+	MetricMaxProcSockets = "max_sockets_per_proc"
+	MetricMaxProcRSS     = "max_rss_per_proc_mb"
+	MetricClientProcs    = "client_procs"
+	MetricClientRSS      = "client_rss_mb"
+	MetricRedisRSS       = "redis_rss_mb"
+	MetricMachineRSS     = "machine_rss_mb"
+	MetricClientCPU      = "client_cpu_pct"
 )
 
 // Runner runs scenarios on a Stack.
@@ -574,9 +589,13 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	}
 	time.Sleep(3 * time.Second)
 	before, _ := SampleProcs(srv.PIDs)
+	cbefore, _ := SampleProcs(o.fleet.PIDs())
 	t0 := time.Now()
 	time.Sleep(rest)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	if cafter, err := SampleProcs(o.fleet.PIDs()); err == nil {
+		res.Values[MetricClientCPU] = 100 * (cafter.CPUSeconds - cbefore.CPUSeconds) / time.Since(t0).Seconds()
+	}
 	after, _ := SampleProcs(srv.PIDs)
 	res.Values[MetricSockets] = float64(n)
 	res.Values[MetricConnected] = float64(o.memberships)
@@ -585,6 +604,7 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 		res.Values[MetricRSSPerSocket] = float64(after.RSS-base.RSS) / 1024 / float64(o.memberships)
 	}
 	res.Values[MetricThreads] = float64(after.Threads)
+	r.perProcess(res.Values, srv, o.fleet)
 	if g, ok := scrapeSum(srv, "go_goroutines"); ok {
 		res.Values[MetricGoroutines] = g
 	}
@@ -601,11 +621,60 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	rep := o.fleet.Stop()
 	res.Values[MetricFailures] = float64(n - o.memberships)
 	res.Values[MetricClosed] = float64(rep.ClosedByServer)
+	res.Values[MetricDropped] = float64(rep.Dropped)
+	var notes []string
 	if rep.FirstError != "" {
-		res.Note = "first failure: " + rep.FirstError
+		notes = append(notes, "first failure: "+rep.FirstError)
 	}
+	if rep.DropError != "" {
+		notes = append(notes, fmt.Sprintf("%d sockets dropped, first: %s", rep.Dropped, rep.DropError))
+	}
+	res.Note = strings.Join(notes, "; ")
 	r.settle(ctx)
 	return res, nil
+}
+
+// perProcess records the idle scenarios' per-process and per-machine
+// figures (MetricServerProcs ... MetricMachineRSS) into v.
+func (r *Runner) perProcess(v map[string]float64, srv *Server, f *Fleet) {
+	const mb = 1 << 20
+	v[MetricServerProcs] = float64(len(srv.PIDs))
+	var total int64
+	for _, pid := range srv.PIDs {
+		if s, err := SampleProc(pid); err == nil {
+			v[MetricMaxProcRSS] = max(v[MetricMaxProcRSS], float64(s.RSS)/mb)
+			total += s.RSS
+		}
+	}
+	for _, u := range srv.Metrics {
+		if n, ok := scrapeOne(u, "laurel_sockets_open"); ok {
+			v[MetricMaxProcSockets] = max(v[MetricMaxProcSockets], n)
+		}
+	}
+	if srv.Name != "laurel" {
+		v[MetricMaxProcSockets] = v[MetricConnected] // one Daphne process
+	}
+	clients := f.PIDs()
+	v[MetricClientProcs] = float64(len(clients))
+	if s, err := SampleProcs(clients); err == nil {
+		v[MetricClientRSS] = float64(s.RSS) / mb
+		total += s.RSS
+	}
+	if s, err := SampleProc(r.Stack.RedisPID); err == nil {
+		v[MetricRedisRSS] = float64(s.RSS) / mb
+		total += s.RSS
+	}
+	v[MetricMachineRSS] = float64(total) / mb
+}
+
+// scrapeOne reads the gauge name from one metrics endpoint.
+func scrapeOne(url, name string) (float64, bool) {
+	resp, err := http.Get(url) //nolint:gosec // loopback URL from stack.py
+	if err != nil {
+		return 0, false
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return scrapeGauge(resp.Body, name)
 }
 
 // scrapeSum sums the gauge name over srv's metrics endpoints.
@@ -652,6 +721,7 @@ func (r *Runner) fill(res *Result, o *opened, rep ClientReport, st PublishStats,
 	v[MetricLost] = float64(max(want-rep.Received, 0))
 	v[MetricOutOfOrder] = float64(rep.OutOfOrder)
 	v[MetricClosed] = float64(rep.ClosedByServer)
+	v[MetricDropped] = float64(rep.Dropped)
 	v[MetricP50] = ms(rep.Latency.Quantile(0.50))
 	v[MetricP99] = ms(rep.Latency.Quantile(0.99))
 	v[MetricMax] = ms(rep.Latency.Max)
@@ -667,6 +737,9 @@ func (r *Runner) fill(res *Result, o *opened, rep ClientReport, st PublishStats,
 	}
 	if rep.CloseError != "" {
 		notes = append(notes, "server closed sockets: "+rep.CloseError)
+	}
+	if rep.DropError != "" {
+		notes = append(notes, fmt.Sprintf("%d sockets dropped, first: %s", rep.Dropped, rep.DropError))
 	}
 	res.Note = strings.Join(notes, "; ")
 }
