@@ -397,32 +397,47 @@ type groupShard struct {
 // order.
 func (l *Layer) buildGroupSend(members []string, msg Map) (map[int]*groupShard, []int, error) {
 	type entry struct {
+		key      string
 		shard    int
 		channels []string
 		capacity int
+		size     int // bytes of the channel names
+		count    int
 	}
-	order := make([]string, 0, 4)
-	byKey := make(map[string]*entry, 4)
-	for _, m := range members {
+	// Keyed by the non-local name, a substring of the member: prefix+nl
+	// would allocate a string per member.
+	// Two passes so each channel list is allocated once at its size.
+	order := make([]*entry, 0, 4)
+	byName := make(map[string]*entry, 4)
+	of := make([]*entry, len(members))
+	for i, m := range members {
 		nl := NonLocalName(m)
-		key := l.prefix + nl
-		e, ok := byKey[key]
+		e, ok := byName[nl]
 		if !ok {
-			e = &entry{shard: ConsistentHash(nl, len(l.clients)), capacity: l.CapacityFor(m)}
-			byKey[key] = e
-			order = append(order, key)
+			e = &entry{key: l.prefix + nl, shard: ConsistentHash(nl, len(l.clients)), capacity: l.CapacityFor(m)}
+			byName[nl] = e
+			order = append(order, e)
 		}
-		e.channels = append(e.channels, m)
+		of[i] = e
+		e.size += len(m)
+		e.count++
+	}
+	for _, e := range order {
+		e.channels = make([]string, 0, e.count)
+	}
+	for i, m := range members {
+		of[i].channels = append(of[i].channels, m)
 	}
 	shards := make(map[int]*groupShard)
 	var shardOrder []int
 	body := make(Map, len(msg), len(msg)+1)
 	copy(body, msg)
 	body = append(body, Field{Key: asgiChannelKey})
-	for _, key := range order {
-		e := byKey[key]
+	for _, e := range order {
 		body[len(body)-1].Value = e.channels
-		payload, err := l.ser.Serialize(body)
+		// Room for the names with their str headers, the rest of the
+		// message and the Fernet overhead is grown by Serialize.
+		payload, err := l.ser.serialize(body, e.size+5*len(e.channels)+256)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -432,7 +447,7 @@ func (l *Layer) buildGroupSend(members []string, msg Map) (map[int]*groupShard, 
 			shards[e.shard] = s
 			shardOrder = append(shardOrder, e.shard)
 		}
-		s.keys = append(s.keys, key)
+		s.keys = append(s.keys, e.key)
 		s.payloads = append(s.payloads, payload)
 		s.caps = append(s.caps, e.capacity)
 	}
@@ -464,13 +479,18 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg Map) error {
 	}
 	gc := l.client(ConsistentHash(group, len(l.clients)))
 	key := l.groupKey(group)
-	if err := gc.ZRemRangeByScore(ctx, key, "0", strconv.FormatInt(l.now().Unix()-l.groupExpiry, 10)).Err(); err != nil {
-		return l.wrapErr("group_send", err)
-	}
-	members, err := gc.ZRange(ctx, key, 0, -1).Result()
+	// Python awaits each of the two; the read-only ZRANGE can share the
+	// round trip (if the first fails, the result is not used).
+	var rng *redis.StringSliceCmd
+	_, err := gc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, key, "0", strconv.FormatInt(l.now().Unix()-l.groupExpiry, 10))
+		rng = p.ZRange(ctx, key, 0, -1)
+		return nil
+	})
 	if err != nil {
 		return l.wrapErr("group_send", err)
 	}
+	members := rng.Val()
 	if len(members) == 0 {
 		return nil
 	}

@@ -142,6 +142,14 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 		if err := e.EncodeArrayLen(len(x)); err != nil {
 			return err
 		}
+		if buf, ok := e.Writer().(*bytes.Buffer); ok {
+			// The group_send target list: headers written directly.
+			for _, el := range x {
+				appendStrHeader(buf, len(el))
+				buf.WriteString(el)
+			}
+			return nil
+		}
 		for _, el := range x {
 			if err := e.EncodeString(el); err != nil {
 				return err
@@ -160,6 +168,21 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 		return nil
 	default:
 		return fmt.Errorf("%w: cannot serialize value of type %T", ErrInvalidMessage, v)
+	}
+}
+
+// appendStrHeader writes the smallest msgpack str header for n bytes, as
+// msgpack.Encoder.EncodeString does (fixstr, str8, str16, str32).
+func appendStrHeader(buf *bytes.Buffer, n int) {
+	switch {
+	case n < 32:
+		buf.WriteByte(msgpcode.FixedStrLow | byte(n))
+	case n <= math.MaxUint8:
+		buf.Write([]byte{msgpcode.Str8, byte(n)})
+	case n <= math.MaxUint16:
+		buf.Write([]byte{msgpcode.Str16, byte(n >> 8), byte(n)})
+	default:
+		buf.Write([]byte{msgpcode.Str32, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -127,5 +128,25 @@ func TestMsgpackRoundTripReferenceVector(t *testing.T) {
 	}
 	if h := short(got); h != "82a474797065ab7461736b2e757064617465a370637432" {
 		t.Fatalf("got %s", h)
+	}
+}
+
+// TestStringListHeaders: the []string fast path writes the same str
+// headers as the generic encoder at every size boundary.
+func TestStringListHeaders(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536, 70000} {
+		s := strings.Repeat("é", n/2) + strings.Repeat("a", n%2)
+		fast, err := MarshalMsgpack([]string{s, "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		generic, err := MarshalMsgpack([]any{s, "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, generic) {
+			t.Errorf("%d bytes: []string % x… differs from []any % x…", n, fast[:min(8, len(fast))], generic[:min(8, len(generic))])
+		}
 	}
 }

@@ -83,8 +83,14 @@ func (s *Serializer) Encrypted() bool { return len(s.keys) > 0 }
 // non-cryptographic generator, as Python's random.getrandbits does; it only
 // keeps identical messages distinct in a sorted set.
 func (s *Serializer) Serialize(msg Map) ([]byte, error) {
+	return s.serialize(msg, 64)
+}
+
+// serialize is Serialize with room for sizeHint bytes of body reserved up
+// front.
+func (s *Serializer) serialize(msg Map, sizeHint int) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(s.prefixLen + 64)
+	buf.Grow(s.prefixLen + sizeHint)
 	s.appendPrefix(&buf)
 	if err := s.appendBody(&buf, msg); err != nil {
 		return nil, err
