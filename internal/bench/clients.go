@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/gorilla/websocket"
 )
+
+// pongWriteTimeout bounds writing one pong.
+const pongWriteTimeout = 10 * time.Second
 
 // ClientConfig configures one client process (laurel-bench clients).
 type ClientConfig struct {
@@ -241,6 +245,16 @@ func (r *clientRun) connect(ctx context.Context, i int) *websocket.Conn {
 		r.fail(err)
 		return nil
 	}
+	// gorilla's default ping handler gives the pong 1 s to be written; on
+	// a machine this loaded, that is sometimes not enough and the socket
+	// fails. The server's pong timeout is tens of seconds.
+	c.SetPingHandler(func(data string) error {
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWriteTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
 	g := cfg.Group
 	if cfg.Each {
 		g += strconv.Itoa(cfg.Offset + i)
