@@ -27,6 +27,8 @@ type compareFlags struct {
 	goCount       int
 	stormN        int
 	stormConc     int
+	stormNDaphne  int
+	stormConcD    int
 	manyDur       time.Duration
 	publishers    int
 	idleRest      time.Duration
@@ -39,6 +41,8 @@ type compareFlags struct {
 	backend       string
 	laurelArgs    string
 	keep          bool
+	pprofDir      string
+	pprofFor      time.Duration
 }
 
 func runCompare(ctx context.Context, args []string) error {
@@ -49,6 +53,8 @@ func runCompare(ctx context.Context, args []string) error {
 			"a suffix /core or /pubsub picks that scenario's channel layer, a final @laurel or @daphne runs it on that server only (fanout-1k/pubsub@laurel)")
 	fs.StringVar(&f.backend, "backend", bench.BackendCore,
 		"channel layer of both servers and the publishers for scenarios without a /core or /pubsub suffix: core (channels_redis.core.RedisChannelLayer) or pubsub (channels_redis.pubsub.RedisPubSubChannelLayer); pub/sub results are named <scenario>/pubsub")
+	fs.StringVar(&f.pprofDir, "pprof-dir", "", "save laurel's CPU profile (its first process, served with --pprof, added to -laurel-args) and Redis' INFO commandstats during each laurel scenario in this directory")
+	fs.DurationVar(&f.pprofFor, "pprof-seconds", 10*time.Second, "length of each CPU profile (from the scenario's start)")
 	fs.BoolVar(&f.keep, "keep", false, "keep each stack's temporary directory (server logs) after the run")
 	fs.StringVar(&f.laurelArgs, "laurel-args", "", "extra arguments to every laurel serve, space-separated (e.g. --pprof)")
 	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
@@ -58,8 +64,10 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.Float64Var(&f.rate, "rate", 20, "fan-out messages per second")
 	fs.IntVar(&f.count, "count", 200, "throughput: back-to-back group_send calls")
 	fs.IntVar(&f.goCount, "go-count", 2000, "throughput-go: back-to-back group_send calls through channelsproto")
-	fs.IntVar(&f.stormN, "storm-n", 1000, "connect storm: sockets, each with its own session")
-	fs.IntVar(&f.stormConc, "storm-concurrency", 50, "connect storm: handshakes in flight per client process")
+	fs.IntVar(&f.stormN, "storm-n", 10000, "connect storm on laurel: sockets, each with its own session (enough for a steady rate: laurel opens 1,000 in under a second)")
+	fs.IntVar(&f.stormConc, "storm-concurrency", 200, "connect storm on laurel: handshakes in flight per client process")
+	fs.IntVar(&f.stormNDaphne, "storm-n-daphne", 2000, "connect storm on Daphne: sockets, each with its own session (Daphne takes 10-30 s for 2,000)")
+	fs.IntVar(&f.stormConcD, "storm-concurrency-daphne", 50, "connect storm on Daphne: handshakes in flight (Twisted's listen backlog is 50: more are refused)")
 	fs.DurationVar(&f.manyDur, "many-duration", 20*time.Second, "many groups: publishing time")
 	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
 	fs.DurationVar(&f.idleRest, "idle-rest", 10*time.Second, "idle: time at rest measured")
@@ -76,6 +84,12 @@ func runCompare(ctx context.Context, args []string) error {
 		return fmt.Errorf("-backend %q: want core or pubsub", f.backend)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if f.pprofDir != "" {
+		if err := os.MkdirAll(f.pprofDir, 0o755); err != nil { //nolint:gosec // a report directory
+			return err
+		}
+		f.laurelArgs += " --pprof"
+	}
 	root, err := filepath.Abs(f.root)
 	if err != nil {
 		return err
@@ -121,7 +135,7 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 		log.Info("starting stack", "db", db, "laurel_procs", procs, "backend", backend)
 		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
-			Users: 1, Sessions: max(f.stormN, 1), LaurelProcs: procs, Backend: backend,
+			Users: 1, Sessions: max(f.stormN, f.stormNDaphne, 1), LaurelProcs: procs, Backend: backend,
 			LaurelArgs: strings.Fields(f.laurelArgs), Keep: f.keep})
 		if err != nil {
 			return nil, err
@@ -182,7 +196,14 @@ func runCompare(ctx context.Context, args []string) error {
 				return fmt.Errorf("unknown server %q", name)
 			}
 			log.Info("scenario", "name", sc, "server", name)
+			var prof *profiling
+			if f.pprofDir != "" && name == "laurel" {
+				prof = startProfile(ctx, r, srv, filepath.Join(f.pprofDir, strings.ReplaceAll(label, "/", "-")), f.pprofFor)
+			}
 			res, err := runScenario(ctx, r, srv, sc, f)
+			if prof != nil {
+				prof.finish(ctx, log)
+			}
 			if err != nil {
 				res = bench.Result{Values: map[string]float64{}, Note: "failed: " + err.Error()}
 				log.Error("scenario failed", "name", label, "server", name, "err", err)
@@ -318,6 +339,9 @@ func size(s string) (int, error) {
 func runScenario(ctx context.Context, r *bench.Runner, srv *bench.Server, sc string, f compareFlags) (bench.Result, error) {
 	parts := strings.Split(sc, "-")
 	if parts[0] == "storm" {
+		if srv.Name == "daphne" {
+			return r.Storm(ctx, sc, srv, f.stormNDaphne, f.stormConcD)
+		}
 		return r.Storm(ctx, sc, srv, f.stormN, f.stormConc)
 	}
 	n, err := size(parts[len(parts)-1])

@@ -167,7 +167,11 @@ def main() -> None:
             procs.append(p)
             return p, log
 
-        desc = {"dir": d, "redis_url": f"redis://127.0.0.1:{r.port}/0", "redis_pid": r.proc.pid,
+        pg_pid = 0
+        if pg:  # the postmaster: laurel-bench sums its and its backends' CPU
+            with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
+                pg_pid = int(f.readline())
+        desc = {"dir": d, "pg_pid": pg_pid, "redis_url": f"redis://127.0.0.1:{r.port}/0", "redis_pid": r.proc.pid,
                 "cookies": cookies, "users": created["users"], "db": a.db, "backend": a.backend}
         if not a.no_daphne:
             port = free_port()

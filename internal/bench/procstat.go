@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // clockTicks is USER_HZ, 100 on every Linux this tool targets.
@@ -73,4 +74,64 @@ func SampleProcs(pids []int) (ProcSample, error) {
 		total.Threads += s.Threads
 	}
 	return total, nil
+}
+
+// WithChildren returns pid and the pids of its direct children (a
+// PostgreSQL postmaster and its backends), from /proc/*/stat.
+func WithChildren(pid int) []int {
+	out := []int{pid}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		// After ")": state, ppid.
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// cpuMeter measures the CPU share of a set of processes over an interval.
+// Processes that exit in between are left out of both samples.
+type cpuMeter struct {
+	pids   func() []int
+	before map[int]float64
+	start  time.Time
+}
+
+func newCPUMeter(pids func() []int) *cpuMeter {
+	m := &cpuMeter{pids: pids, before: map[int]float64{}, start: time.Now()}
+	for _, pid := range pids() {
+		if s, err := SampleProc(pid); err == nil {
+			m.before[pid] = s.CPUSeconds
+		}
+	}
+	return m
+}
+
+// pct is the CPU used since newCPUMeter, in % of one core. Processes
+// started since count from zero.
+func (m *cpuMeter) pct() float64 {
+	used := 0.0
+	for _, pid := range m.pids() {
+		if s, err := SampleProc(pid); err == nil {
+			used += s.CPUSeconds - m.before[pid]
+		}
+	}
+	return 100 * used / time.Since(m.start).Seconds()
 }

@@ -32,7 +32,13 @@ var Headlines = map[string][]Headline{
 	"many":       {{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false}},
 	"storm": {
 		{MetricConnectsPS, "connect+auth+subscribe/s", false, false}, {MetricFailures, "failures", true, false},
+		{MetricSockets, "sockets, each with its own session", true, true},
+		{MetricInFlight, "handshakes in flight", true, true},
 		{MetricHandshakeP99, "handshake p99 (ms)", true, false},
+		{MetricCPU, "server CPU (%)", true, true},
+		{MetricDBCPU, "PostgreSQL CPU (%)", true, true},
+		{MetricRedisCPU, "Redis CPU (%)", true, true},
+		{MetricClientCPU, "client processes' CPU (%)", true, true},
 	},
 	"idle": {
 		{MetricRSSPerSocket, "RSS per socket (KB)", true, false}, {MetricRSS, "server RSS (MB)", true, false},

@@ -75,6 +75,13 @@ const (
 	MetricRedisRSS       = "redis_rss_mb"
 	MetricMachineRSS     = "machine_rss_mb"
 	MetricClientCPU      = "client_cpu_pct"
+	// MetricRedisCPU and MetricDBCPU are Redis' and PostgreSQL's (postmaster
+	// and backends) CPU during a connect storm, in % of one core.
+	MetricRedisCPU = "redis_cpu_pct"
+	MetricDBCPU    = "db_cpu_pct"
+	// MetricInFlight is a connect storm's handshakes in flight per client
+	// process.
+	MetricInFlight = "in_flight"
 )
 
 // Runner runs scenarios on a Stack.
@@ -248,6 +255,12 @@ func (r *Runner) pubsub() (*channelsproto.PubSubLayer, error) {
 		r.ps = l
 	}
 	return r.ps, nil
+}
+
+// CommandStats returns Redis' INFO commandstats (calls and microseconds
+// per command), to see where Redis' time goes in a scenario.
+func (r *Runner) CommandStats(ctx context.Context) (string, error) {
+	return r.redis().Info(ctx, "commandstats").Result()
 }
 
 // Close releases the runner's Redis connections.
@@ -557,14 +570,28 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
 	group := uniq("storm")
 	before, _ := SampleProcs(srv.PIDs)
+	redisCPU := newCPUMeter(func() []int { return []int{r.Stack.RedisPID} })
+	var dbCPU *cpuMeter
+	if r.Stack.PGPID > 0 {
+		dbCPU = newCPUMeter(func() []int { return WithChildren(r.Stack.PGPID) })
+	}
 	o, err := r.open(ctx, srv, n, group, false, conc, n > 15000)
 	if err != nil {
 		return res, err
 	}
 	res.Values[MetricCPU] = r.cpuSince(srv, before, o.start)
+	res.Values[MetricRedisCPU] = redisCPU.pct()
+	if dbCPU != nil {
+		res.Values[MetricDBCPU] = dbCPU.pct()
+	}
+	// The client processes started with the storm: all their CPU is its.
+	if c, err := SampleProcs(o.fleet.PIDs()); err == nil {
+		res.Values[MetricClientCPU] = 100 * c.CPUSeconds / time.Since(o.start).Seconds()
+	}
 	rep := o.fleet.Stop()
 	r.settle(ctx)
 	res.Values[MetricSockets] = float64(n)
+	res.Values[MetricInFlight] = float64(conc)
 	res.Values[MetricConnected] = float64(o.memberships)
 	res.Values[MetricFailures] = float64(n - o.memberships)
 	res.Values[MetricConnectsPS] = float64(o.memberships) / o.subscribed.Seconds()

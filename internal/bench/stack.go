@@ -64,9 +64,11 @@ func (s *Server) Origin() string { return fmt.Sprintf("http://127.0.0.1:%d", s.P
 
 // Stack is a running stack.py: Redis, Daphne and laurel.
 type Stack struct {
-	Dir         string  `json:"dir"`
-	RedisURL    string  `json:"redis_url"`
-	RedisPID    int     `json:"redis_pid"`
+	Dir      string `json:"dir"`
+	RedisURL string `json:"redis_url"`
+	RedisPID int    `json:"redis_pid"`
+	// PGPID is the PostgreSQL postmaster's pid (DB "postgres"), else 0.
+	PGPID       int     `json:"pg_pid"`
 	CookiesPath string  `json:"cookies"`
 	Users       []int   `json:"users"`
 	DB          string  `json:"db"`
