@@ -72,12 +72,12 @@ const (
 	MetricMaxProcRSS     = "max_rss_per_proc_mb"
 	MetricClientProcs    = "client_procs"
 	MetricClientRSS      = "client_rss_mb"
-	MetricRedisRSS       = "redis_rss_mb"
+	MetricRedisRSS       = "redis_rss_mb" //nolint:gosec // a metric name, not a credential
 	MetricMachineRSS     = "machine_rss_mb"
 	MetricClientCPU      = "client_cpu_pct"
 	// MetricRedisCPU and MetricDBCPU are Redis' and PostgreSQL's (postmaster
 	// and backends) CPU during a connect storm, in % of one core.
-	MetricRedisCPU = "redis_cpu_pct"
+	MetricRedisCPU = "redis_cpu_pct" //nolint:gosec // a metric name, not a credential
 	MetricDBCPU    = "db_cpu_pct"
 	// MetricInFlight is a connect storm's handshakes in flight per client
 	// process.
