@@ -129,8 +129,8 @@ func (a *Authenticator) newStore() (sessionStore, error) {
 // in Django's parse_cookie. When a handshake carries several Cookie headers,
 // pass the first: Channels' CookieMiddleware reads only the first (Django
 // 4.2–5.2 join them with "," and 6.0 with "; ", so the result there
-// depends on the version). Cancelling ctx makes a pending store query fail
-// with ReasonStoreUnavailable.
+// depends on the version). Cancelling ctx returns ReasonStoreUnavailable
+// promptly (see VerdictForSessionKey).
 func (a *Authenticator) Authenticate(ctx context.Context, cookieHeader string) Verdict {
 	key, ok := cookieValue(cookieHeader, a.cfg.SessionCookieName)
 	if !ok {
@@ -142,8 +142,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, cookieHeader string) V
 // VerdictForSessionKey decides for a session key (for signed_cookies: the
 // whole cookie value). Verdicts other than ReasonStoreUnavailable are
 // reused for VerdictTTL; concurrent calls for the same key share one
-// store query (if the caller running it is cancelled, the others waiting
-// on it also get ReasonStoreUnavailable).
+// store query, run by the first of them. A caller whose ctx ends gets
+// ReasonStoreUnavailable (the one running the query once it returns) while
+// the query goes on for the others; it is cancelled when no caller waits
+// for it any more.
 func (a *Authenticator) VerdictForSessionKey(ctx context.Context, sessionKey string) Verdict {
 	if !validSessionKey(sessionKey) {
 		return anonymous(ReasonNoSession)
@@ -152,8 +154,8 @@ func (a *Authenticator) VerdictForSessionKey(ctx context.Context, sessionKey str
 	if v, ok := a.verdicts.get(ck, a.now()); ok {
 		return v
 	}
-	v := a.flight.do(ck, func() Verdict {
-		v := a.compute(ctx, sessionKey)
+	v := a.flight.do(ctx, ck, func(qctx context.Context) Verdict {
+		v := a.compute(qctx, sessionKey)
 		a.verdicts.put(ck, v, a.now())
 		return v
 	})
@@ -266,6 +268,7 @@ func (a *Authenticator) OriginValidator() *OriginValidator {
 func (a *Authenticator) Close() error {
 	a.closeMu.Lock()
 	defer a.closeMu.Unlock()
+	a.flight.shutdown()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i]())

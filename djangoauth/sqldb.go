@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -28,6 +29,9 @@ type sqlDB struct {
 	db      *sql.DB
 	dialect string
 	naiveTZ *time.Location // location of naive datetimes (SQLite, MySQL)
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // SQLite statements, prepared on first use
 }
 
 // openSQL opens a pooled, read-only handle:
@@ -186,7 +190,48 @@ func (s *sqlDB) ping(ctx context.Context) error {
 	return nil
 }
 
-func (s *sqlDB) close() error { return s.db.Close() }
+func (s *sqlDB) close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		_ = st.Close()
+	}
+	clear(s.stmts)
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
+
+// queryRow runs query. On SQLite it goes through a statement prepared once
+// per pooled connection: modernc's driver otherwise compiles the SQL on
+// every call, a large part of a verdict's cost. pgx caches its statements
+// by itself; MySQL keeps plain queries. A statement that cannot be prepared
+// (database unreachable) is not cached and the plain query reports the
+// error.
+func (s *sqlDB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s.dialect != dialectSQLite {
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
+	s.stmtMu.Lock()
+	st, ok := s.stmts[query]
+	s.stmtMu.Unlock()
+	if !ok {
+		var err error
+		if st, err = s.db.PrepareContext(ctx, query); err != nil {
+			return s.db.QueryRowContext(ctx, query, args...)
+		}
+		s.stmtMu.Lock()
+		if prev, ok := s.stmts[query]; ok {
+			_ = st.Close()
+			st = prev
+		} else {
+			if s.stmts == nil {
+				s.stmts = make(map[string]*sql.Stmt)
+			}
+			s.stmts[query] = st
+		}
+		s.stmtMu.Unlock()
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 // redactErr keeps driver errors out of logs in full: only the error's type
 // and a generic text survive, since driver messages may echo DSNs or values.
@@ -224,7 +269,7 @@ func newDBSessionStore(db *sqlDB, table string, codec *envelopeCodec, now func()
 func (s *dbSessionStore) row(ctx context.Context, key string) (string, time.Time, error) {
 	var data string
 	var exp any
-	err := s.db.db.QueryRowContext(ctx, s.query, key).Scan(&data, &exp)
+	err := s.db.queryRow(ctx, s.query, key).Scan(&data, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, errNoSession
 	}

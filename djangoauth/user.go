@@ -73,7 +73,7 @@ func (s *userStore) get(ctx context.Context, pk any) (*userRow, error) {
 	var id, username any
 	var password sql.NullString
 	var active, staff, super sql.NullBool
-	err := s.db.db.QueryRowContext(ctx, s.query, pk).Scan(&id, &username, &password, &active, &staff, &super)
+	err := s.db.queryRow(ctx, s.query, pk).Scan(&id, &username, &password, &active, &staff, &super)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -1,6 +1,7 @@
 package djangoauth
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -131,19 +132,26 @@ func (c *verdictCache) put(key string, v Verdict, now time.Time) {
 }
 
 // flight collapses concurrent computations for the same key (a reconnect
-// storm of one user costs one store query).
+// storm of one user costs one store query). The first caller runs the
+// computation on its own goroutine, with a context detached from its own
+// cancellation: it is cancelled only when no caller waits for it any more,
+// so the caller that started it going away does not fail the others.
 type flight struct {
-	mu    sync.Mutex
-	calls map[string]*call
+	mu     sync.Mutex
+	calls  map[string]*call
+	closed bool
 }
 
 type call struct {
 	done    chan struct{}
-	v       Verdict
-	waiters int // followers blocked on done (guarded by flight.mu)
+	v       Verdict            // set before done is closed
+	waiters int                // followers blocked on done (guarded by flight.mu)
+	refs    int                // callers still waiting, leader included (guarded by flight.mu)
+	cancel  context.CancelFunc // cancels the computation's context
 }
 
-// waiting reports how many callers wait on the computation for key.
+// waiting reports how many callers wait on the computation for key besides
+// the one running it.
 func (f *flight) waiting(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -153,26 +161,77 @@ func (f *flight) waiting(key string) int {
 	return 0
 }
 
-func (f *flight) do(key string, fn func() Verdict) Verdict {
+// release drops one caller's interest in c; the last one cancels it, and
+// the next caller for key starts a fresh computation rather than join a
+// cancelled one.
+func (f *flight) release(key string, c *call, follower bool) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if follower {
+		c.waiters--
+	}
+	c.refs--
+	if c.refs == 0 {
+		c.cancel()
+		if f.calls[key] == c {
+			delete(f.calls, key)
+		}
+	}
+}
+
+// do returns fn's verdict for key, sharing one running computation among
+// concurrent callers; ctx's values (not its cancellation) are passed on to
+// fn. A follower whose ctx ends returns ReasonStoreUnavailable at once; the
+// caller running fn returns when fn does, which is promptly when no
+// follower waits (fn's context is then cancelled). After shutdown do
+// returns ReasonStoreUnavailable without calling fn.
+func (f *flight) do(ctx context.Context, key string, fn func(context.Context) Verdict) Verdict {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return anonymous(ReasonStoreUnavailable)
+	}
 	if f.calls == nil {
 		f.calls = make(map[string]*call)
 	}
 	if c, ok := f.calls[key]; ok {
 		c.waiters++
+		c.refs++
 		f.mu.Unlock()
-		<-c.done
-		return c.v
+		select {
+		case <-c.done:
+			return c.v
+		case <-ctx.Done():
+			f.release(key, c, true)
+			return anonymous(ReasonStoreUnavailable)
+		}
 	}
-	c := &call{done: make(chan struct{})}
+	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &call{done: make(chan struct{}), refs: 1, cancel: cancel}
 	f.calls[key] = c
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
+	// Run on this goroutine (its stack is already grown for the drivers'
+	// deep calls); only the leader's cancellation is watched.
+	stop := context.AfterFunc(ctx, func() { f.release(key, c, false) })
+	c.v = fn(qctx)
+	stop()
+	cancel()
+	f.mu.Lock()
+	if f.calls[key] == c {
 		delete(f.calls, key)
-		f.mu.Unlock()
-		close(c.done)
-	}()
-	c.v = fn()
+	}
+	f.mu.Unlock()
+	close(c.done)
 	return c.v
+}
+
+// shutdown cancels the running computations; later do calls answer
+// ReasonStoreUnavailable.
+func (f *flight) shutdown() {
+	f.mu.Lock()
+	f.closed = true
+	for _, c := range f.calls {
+		c.cancel()
+	}
+	f.mu.Unlock()
 }

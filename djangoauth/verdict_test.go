@@ -150,3 +150,95 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatalf("after Close: %+v", v)
 	}
 }
+
+// ctxStore blocks each load until gate is closed or the load's ctx ends,
+// and records how each ended.
+type ctxStore struct {
+	gate      chan struct{}
+	loads     atomic.Int64
+	cancelled atomic.Int64
+}
+
+func (s *ctxStore) load(ctx context.Context, _ string) (map[string]any, error) {
+	s.loads.Add(1)
+	select {
+	case <-s.gate:
+		return map[string]any{}, nil
+	case <-ctx.Done():
+		s.cancelled.Add(1)
+		return nil, ctx.Err()
+	}
+}
+func (s *ctxStore) ping(context.Context) error { return nil }
+func (s *ctxStore) close() error               { return nil }
+
+// The caller that started a shared query going away does not fail the
+// others waiting on it.
+func TestVerdictSingleFlightLeaderCancelled(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	cs := &ctxStore{gate: make(chan struct{})}
+	a.store = cs
+	const key = "leaderkey12345678"
+	lctx, cancel := context.WithCancel(context.Background())
+	leader := make(chan Verdict, 1)
+	go func() { leader <- a.VerdictForSessionKey(lctx, key) }()
+	waitFor(t, func() bool { return cs.loads.Load() == 1 })
+	var wg sync.WaitGroup
+	results := make([]Verdict, 10)
+	for i := range results {
+		wg.Go(func() { results[i] = a.VerdictForSessionKey(context.Background(), key) })
+	}
+	waitFor(t, func() bool { return a.flight.waiting(key) == len(results) })
+	cancel()
+	// The query must survive the leader's cancellation.
+	waitFor(t, func() bool {
+		a.flight.mu.Lock()
+		defer a.flight.mu.Unlock()
+		return a.flight.calls[key].refs == len(results)
+	})
+	if cs.cancelled.Load() != 0 {
+		t.Fatal("the shared query was cancelled with its first caller")
+	}
+	close(cs.gate)
+	wg.Wait()
+	<-leader
+	for i, r := range results {
+		if r.Reason != ReasonNoUser {
+			t.Errorf("follower %d got %+v", i, r)
+		}
+	}
+	if cs.loads.Load() != 1 || cs.cancelled.Load() != 0 {
+		t.Fatalf("loads=%d cancelled=%d, want one uncancelled load", cs.loads.Load(), cs.cancelled.Load())
+	}
+}
+
+// When every caller has gone, the shared query is cancelled and the next
+// caller starts a new one.
+func TestVerdictSingleFlightAllCancelled(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	cs := &ctxStore{gate: make(chan struct{})}
+	a.store = cs
+	const key = "allgonekey1234567"
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if v := a.VerdictForSessionKey(ctx, key); v.Reason != ReasonStoreUnavailable {
+				t.Errorf("cancelled caller got %+v", v)
+			}
+		})
+	}
+	waitFor(t, func() bool { return a.flight.waiting(key) == 2 })
+	cancel()
+	wg.Wait()
+	waitFor(t, func() bool { return cs.cancelled.Load() == 1 })
+	close(cs.gate)
+	if v := a.VerdictForSessionKey(context.Background(), key); v.Reason != ReasonNoUser {
+		t.Fatalf("next caller got %+v", v)
+	}
+	if cs.loads.Load() != 2 {
+		t.Fatalf("loads = %d, want 2", cs.loads.Load())
+	}
+}
