@@ -34,12 +34,20 @@
 //     host is read, not only ConsistentHash("specific.<cp>!"), so messages
 //     that Python's send() puts on the shard of the full channel name (a
 //     channels_redis bug since 2.2) still arrive.
-//   - Batch drain: after BZPOPMIN returns a message, a Lua script pops up to
-//     256 more into the same $inflight backup in one round trip, so a busy
-//     process empties its key fast and Python senders do not hit capacity 100.
-//     Delivered members are then removed from $inflight with ZREM; a process
-//     dying mid-delivery leaves them there for the cleanup script to requeue,
-//     as in Python.
+//   - Batch drain: while the inbox is not empty, one Lua script per round
+//     trip drops the previous (delivered) batch from $inflight and moves the
+//     next one, up to 256 messages or 8 MB, into it, so a busy process
+//     empties its key fast and Python senders do not hit capacity 100. Only
+//     an empty inbox falls back to Python's BZPOPMIN + ZADD to $inflight.
+//     Every message is in $inflight from the moment it leaves the inbox until
+//     it is delivered; a reader error leaves it there for Python's cleanup
+//     script to requeue. Payloads are never sent back to Redis (DEL, not
+//     ZREM), and the channel names of a group message are substrings of its
+//     payload, not copies.
+//   - Round trips: GroupAdd calls running at once on a host share one
+//     pipeline (each call's ZADD and EXPIRE, in order, with its own error);
+//     read-only commands share the round trip of the command before them
+//     (ZRANGE in GroupSend, ZCOUNT in Send); scripts run as EVALSHA.
 //   - Go's Send puts a specific channel's message on the shard its receiver
 //     reads (hash of the non-local part), and GroupSend prunes each bucket on
 //     its own shard; Python hashes the full name and prunes on the previous

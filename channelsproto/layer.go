@@ -310,14 +310,19 @@ func (l *Layer) Send(ctx context.Context, channel string, msg Map) error {
 	}
 	c := l.client(idx)
 	now := l.now()
-	if err := c.ZRemRangeByScore(ctx, key, "0", strconv.FormatInt(now.Unix()-l.expiry, 10)).Err(); err != nil {
-		return l.wrapErr("send", err)
-	}
-	n, err := c.ZCount(ctx, key, "-inf", "+inf").Result()
+	// Python awaits each command; the read-only ZCOUNT shares the first
+	// one's round trip. ZADD and EXPIRE stay apart: EXPIRE must not run
+	// when ZADD failed.
+	var count *redis.IntCmd
+	_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, key, "0", strconv.FormatInt(now.Unix()-l.expiry, 10))
+		count = p.ZCount(ctx, key, "-inf", "+inf")
+		return nil
+	})
 	if err != nil {
 		return l.wrapErr("send", err)
 	}
-	if n >= int64(l.CapacityFor(channel)) {
+	if count.Val() >= int64(l.CapacityFor(channel)) {
 		return fmt.Errorf("%w: %s", ErrChannelFull, channel)
 	}
 	if err := c.ZAdd(ctx, key, redis.Z{Score: float64(now.UnixNano()) / 1e9, Member: payload}).Err(); err != nil {
@@ -383,6 +388,10 @@ const groupSendLua = `
                 end
                 return over_capacity
             `
+
+// groupSendScript runs groupSendLua as EVALSHA (EVAL when Redis does not
+// have it cached): the script is longer than a small group's payload.
+var groupSendScript = redis.NewScript(groupSendLua)
 
 // GroupPayloads is the per-shard work of one group_send.
 type groupShard struct {
@@ -460,7 +469,7 @@ func (l *Layer) buildGroupSend(members []string, msg Map) (map[int]*groupShard, 
 // bucketed into one message per Redis key (one per process for specific
 // channels) whose "__asgi_channel__" is the list of members, appended last,
 // each with its own random prefix; then per shard a MULTI/EXEC pipeline of
-// ZREMRANGEBYSCORE key 0 int(now)-expiry and one EVAL of Python's Lua script
+// ZREMRANGEBYSCORE key 0 int(now)-expiry and one EVAL (EVALSHA once cached) of Python's Lua script
 // with the keys' capacities. Keys over capacity are skipped and logged at
 // INFO ("channels over capacity in group"); GroupSend never returns
 // ErrChannelFull. An empty group sends nothing.
@@ -515,7 +524,7 @@ func (l *Layer) GroupSend(ctx context.Context, group string, msg Map) error {
 		args = append(args, s.payloads...)
 		args = append(args, s.caps...)
 		args = append(args, l.nowScore(), l.expiry)
-		over, err := c.Eval(ctx, groupSendLua, s.keys, args...).Int64()
+		over, err := groupSendScript.Run(ctx, c, s.keys, args...).Int64()
 		if err != nil {
 			return l.wrapErr("group_send", err)
 		}
