@@ -21,6 +21,7 @@ type compareFlags struct {
 	servers       string
 	root          string
 	laurelBin     string
+	laurelCommit  string
 	duration      time.Duration
 	rate          float64
 	count         int
@@ -59,7 +60,8 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.StringVar(&f.laurelArgs, "laurel-args", "", "extra arguments to every laurel serve, space-separated (e.g. --pprof)")
 	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
 	fs.StringVar(&f.root, "root", ".", "repository root")
-	fs.StringVar(&f.laurelBin, "laurel-bin", "", "laurel binary (default: go build ./cmd/laurel into a temp dir)")
+	fs.StringVar(&f.laurelBin, "laurel-bin", "", "laurel binary (default: ./cmd/laurel of the repository's HEAD commit, from git archive, built without -race into a temp dir)")
+	fs.StringVar(&f.laurelCommit, "laurel-commit", "", "with -laurel-bin: the commit it was built from, for the report")
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "fan-out publishing time")
 	fs.Float64Var(&f.rate, "rate", 20, "fan-out messages per second")
 	fs.IntVar(&f.count, "count", 200, "throughput: back-to-back group_send calls")
@@ -98,18 +100,26 @@ func runCompare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if f.laurelBin == "" && f.scenarios != "" {
+	run := bench.RunInfo{Date: time.Now().UTC().Format(time.RFC3339), Command: strings.Join(os.Args[1:], " ")}
+	switch {
+	case f.scenarios == "":
+	case f.laurelBin == "":
 		dir, err := os.MkdirTemp("", "laurel-bench-bin-")
 		if err != nil {
 			return err
 		}
 		defer func() { _ = os.RemoveAll(dir) }()
 		f.laurelBin = filepath.Join(dir, "laurel")
-		build := exec.CommandContext(ctx, "go", "build", "-o", f.laurelBin, "./cmd/laurel") //nolint:gosec // a temp path we made
-		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build ./cmd/laurel: %w", err)
+		commit, err := buildHead(ctx, root, dir, f.laurelBin)
+		if err != nil {
+			return err
 		}
+		run.Laurel = fmt.Sprintf("commit %s (`git archive` of HEAD, built with `go build` without `-race`)", commit)
+	default:
+		run.Laurel = fmt.Sprintf("%s (-laurel-bin), commit %s", f.laurelBin, firstNonEmpty(f.laurelCommit, "not given"))
+	}
+	if f.scenarios != "" {
+		run.Machine, run.Versions = bench.Machine(), bench.Versions(ctx, root)
 	}
 	servers := strings.Split(f.servers, ",")
 	var pairs []bench.Pair
@@ -200,6 +210,7 @@ func runCompare(ctx context.Context, args []string) error {
 			if f.pprofDir != "" && name == "laurel" {
 				prof = startProfile(ctx, r, srv, filepath.Join(f.pprofDir, strings.ReplaceAll(label, "/", "-")), f.pprofFor)
 			}
+			start, load := time.Now(), bench.Load1()
 			res, err := runScenario(ctx, r, srv, sc, f)
 			if prof != nil {
 				prof.finish(ctx, log)
@@ -209,6 +220,12 @@ func runCompare(ctx context.Context, args []string) error {
 				log.Error("scenario failed", "name", label, "server", name, "err", err)
 			}
 			res.Scenario, res.Server = label, name
+			if n := r.LeftBehind(); n > 0 {
+				res.Values[bench.MetricLeftBehind] = float64(n)
+				res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; %d memberships of closed sockets left in Redis", n), "; ")
+			}
+			res.Start, res.Seconds = start.UTC().Format(time.RFC3339), time.Since(start).Seconds()
+			res.Load1Start, res.Load1End = load, bench.Load1()
 			log.Info("result", "name", label, "server", name, "values", res.Values, "note", res.Note)
 			results = append(results, res)
 			if name == "laurel" {
@@ -222,14 +239,19 @@ func runCompare(ctx context.Context, args []string) error {
 	}
 	if f.merge != "" {
 		for _, path := range strings.Split(f.merge, ",") {
-			var old []bench.Result
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return err
 			}
-			if err := json.Unmarshal(b, &old); err != nil {
+			rep, err := readReport(b)
+			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
+			if len(scenarios) == 0 && run.Laurel == "" {
+				run = rep.Run // report only: the merged run's description
+				run.Command += " (merged by: " + strings.Join(os.Args[1:], " ") + ")"
+			}
+			old := rep.Results
 			for _, o := range old {
 				if !hasScenario(pairs, o.Scenario) {
 					pairs = append(pairs, bench.Pair{Scenario: o.Scenario})
@@ -246,7 +268,7 @@ func runCompare(ctx context.Context, args []string) error {
 		return err
 	}
 	if f.jsonOut != "" {
-		b, _ := json.MarshalIndent(results, "", "  ")
+		b, _ := json.MarshalIndent(bench.Report{Run: run, Results: results}, "", "  ")
 		if err := os.WriteFile(f.jsonOut, b, 0o644); err != nil { //nolint:gosec // a report file
 			return err
 		}
@@ -257,7 +279,7 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 	}
 	if f.doc != "" {
-		if err := bench.UpdateDoc(f.doc, pairs, strings.Join(os.Args[1:], " ")); err != nil {
+		if err := bench.UpdateDoc(f.doc, pairs, run); err != nil {
 			return err
 		}
 	}
@@ -299,6 +321,61 @@ func rebind(pairs []bench.Pair, results []bench.Result) []bench.Pair {
 		}
 	}
 	return out
+}
+
+// readReport reads a -json file: a Report, or the bare list of results
+// earlier versions wrote.
+func readReport(b []byte) (bench.Report, error) {
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err == nil {
+		return rep, nil
+	}
+	err := json.Unmarshal(b, &rep.Results)
+	return rep, err
+}
+
+// buildHead builds ./cmd/laurel of root's HEAD commit (git archive, so
+// uncommitted changes in the tree are not measured) into bin, using dir as
+// scratch space, and returns the commit.
+func buildHead(ctx context.Context, root, dir, bin string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "", fmt.Errorf("git rev-parse HEAD: %w", err)
+	}
+	commit := strings.TrimSpace(string(out))
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil { //nolint:gosec // a scratch directory
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "git", "-C", root, "archive", "--format=tar", commit) //nolint:gosec // a commit id from git
+	tar := exec.CommandContext(ctx, "tar", "-x", "-C", src)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	tar.Stdin, archive.Stderr, tar.Stderr = pipe, os.Stderr, os.Stderr
+	if err := tar.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive: %w", err)
+	}
+	if err := tar.Wait(); err != nil {
+		return "", fmt.Errorf("tar: %w", err)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/laurel") //nolint:gosec // a temp path we made
+	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/laurel at %s: %w", commit, err)
+	}
+	return commit, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // nextToBase moves every "<scenario>/<backend>" pair right after the pair of

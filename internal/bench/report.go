@@ -27,9 +27,19 @@ var Headlines = map[string][]Headline{
 		{MetricSendP99, "of which group_send call p99 (ms)", true, true},
 		{MetricLost, "frames lost", true, false},
 		{MetricCPU, "server CPU (%)", true, false},
+		{MetricClientCPU, "client processes' CPU (%)", true, true},
+		{MetricRedisCPU, "Redis CPU (%)", true, true},
 	},
-	"throughput": {{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false}},
-	"many":       {{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false}},
+	"throughput": {
+		{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false},
+		{MetricCPU, "server CPU (%)", true, true}, {MetricClientCPU, "client processes' CPU (%)", true, true},
+		{MetricRedisCPU, "Redis CPU (%)", true, true},
+	},
+	"many": {
+		{MetricDeliveriesPS, "deliveries/s", false, false}, {MetricLost, "frames lost", true, false},
+		{MetricCPU, "server CPU (%)", true, true}, {MetricClientCPU, "client processes' CPU (%)", true, true},
+		{MetricRedisCPU, "Redis CPU (%)", true, true},
+	},
 	"storm": {
 		{MetricConnectsPS, "connect+auth+subscribe/s", false, false}, {MetricFailures, "failures", true, false},
 		{MetricSockets, "sockets, each with its own session", true, true},

@@ -79,23 +79,29 @@ func TestWriteChartIsPNG(t *testing.T) {
 func TestUpdateDoc(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "b.md")
-	doc := "# head\n" + DocBegin + "\nold\n" + DocEnd + "\ntail\n"
+	doc := "# head\n" + DocBegin + "\nold\n" + DocEnd + "\nmiddle\n" + DocTargetsBegin + "\nold targets\n" + DocTargetsEnd + "\ntail\n"
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := UpdateDoc(path, samplePairs(), "compare -x"); err != nil {
+	pairs := samplePairs()
+	pairs[0].Laurel.Start, pairs[0].Laurel.Seconds, pairs[0].Laurel.Load1Start, pairs[0].Laurel.Load1End = "2026-11-26T06:15:00Z", 42, 0.5, 1.25
+	if err := UpdateDoc(path, pairs, RunInfo{Command: "compare -x", Date: "2026-11-26T06:14:00Z", Laurel: "commit abc"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)
 	s := string(got)
-	if strings.Contains(s, "old") || !strings.HasPrefix(s, "# head\n") || !strings.HasSuffix(s, DocEnd+"\ntail\n") ||
-		!strings.Contains(s, "`laurel-bench compare -x`") || !strings.Contains(s, "200.0× better") {
+	if strings.Contains(s, "old") || !strings.HasPrefix(s, "# head\n") || !strings.HasSuffix(s, DocTargetsEnd+"\ntail\n") ||
+		!strings.Contains(s, DocEnd+"\nmiddle\n"+DocTargetsBegin) ||
+		!strings.Contains(s, "`laurel-bench compare -x`") || !strings.Contains(s, "200.0× better") ||
+		!strings.Contains(s, "- laurel: commit abc") ||
+		!strings.Contains(s, "| fanout-1k | laurel | 2026-11-26T06:15:00Z | 42 | 0.5 → 1.2 |") ||
+		!strings.Contains(s, "| p99 ≤ 20 ms at 1k subscribers × 20 msg/s | fanout-1k: laurel 15 ms (Daphne 3000 ms) | **met** |") {
 		t.Errorf("doc not rewritten as expected:\n%s", s)
 	}
 	if err := os.WriteFile(path, []byte("no markers"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := UpdateDoc(path, nil, ""); err == nil {
+	if err := UpdateDoc(path, nil, RunInfo{}); err == nil {
 		t.Error("UpdateDoc without markers succeeded")
 	}
 }

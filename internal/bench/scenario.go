@@ -27,6 +27,13 @@ type Result struct {
 	Server   string             `json:"server"`
 	Values   map[string]float64 `json:"values"`
 	Note     string             `json:"note,omitempty"`
+	// Start is when the run began (UTC, RFC 3339) and Seconds how long it
+	// took; Load1Start and Load1End the machine's 1-minute load average
+	// then and at the end (set by compare).
+	Start      string  `json:"start,omitempty"`
+	Seconds    float64 `json:"seconds,omitempty"`
+	Load1Start float64 `json:"load1_start,omitempty"`
+	Load1End   float64 `json:"load1_end,omitempty"`
 }
 
 // Metric names used in Result.Values.
@@ -51,6 +58,9 @@ const (
 	MetricGoroutines   = "goroutines"
 	MetricThreads      = "threads"
 	MetricClosed       = "closed_by_server"
+	// MetricLeftBehind counts what the scenario's closed sockets left in
+	// Redis (Runner.LeftBehind).
+	MetricLeftBehind = "left_behind"
 	// MetricDropped counts sockets that failed without a close frame
 	// during the run.
 	MetricDropped = "dropped"
@@ -96,6 +106,9 @@ type Runner struct {
 	Log     *slog.Logger
 	rdb     *redis.Client
 	ps      *channelsproto.PubSubLayer
+	// baseline is leftBehind when the scenario began; leftover what the
+	// scenario left above it after settle.
+	baseline, leftover int64
 }
 
 func (r *Runner) redis() *redis.Client {
@@ -155,6 +168,7 @@ func (r *Runner) members(ctx context.Context, group string, n int, each bool) (i
 // open connects n sockets to srv and waits until the server has put every
 // one of them in its task group (membership visible in Redis).
 func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, each bool, conc int, sourceIPs bool) (*opened, error) {
+	r.baseline, r.leftover = r.leftBehind(ctx), 0
 	o := &opened{start: time.Now()}
 	f, err := StartFleet(ctx, FleetSpec{Exe: r.Exe, URL: srv.URL("/ws/tasks/"), Origin: srv.Origin(),
 		CookiesPath: r.Stack.CookiesPath, N: n, PerProc: r.PerProc, Group: group, Each: each,
@@ -296,14 +310,18 @@ func (r *Runner) leftBehind(ctx context.Context) int64 {
 func (r *Runner) settle(ctx context.Context) {
 	// Memberships a server failed to discard (Daphne under load, see
 	// docs/compat-e2e.md) never go: stop when the count is steady for 5 s.
+	// Only what this scenario left counts: the count may start above zero
+	// (an earlier scenario's leftovers on the same stack).
 	deadline := time.Now().Add(120 * time.Second)
 	last, lastChange := int64(-1), time.Now()
+	r.leftover = 0
 	for time.Now().Before(deadline) {
-		total := r.leftBehind(ctx)
-		if total == 0 {
+		total := r.leftBehind(ctx) - r.baseline
+		if total <= 0 {
 			time.Sleep(time.Second)
 			return
 		}
+		r.leftover = total
 		if total != last {
 			last, lastChange = total, time.Now()
 		} else if time.Since(lastChange) > 5*time.Second {
@@ -312,8 +330,13 @@ func (r *Runner) settle(ctx context.Context) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	r.Log.Warn("memberships of closed sockets still present after 120 s")
+	r.Log.Warn("memberships of closed sockets still present after 120 s", "count", r.leftover)
 }
+
+// LeftBehind is what the last scenario's closed sockets left in Redis after
+// settling (leftBehind: core-layer user-group memberships, or pub/sub
+// socket channels still subscribed).
+func (r *Runner) LeftBehind() int64 { return r.leftover }
 
 // PublishStats is publish.py's (or the Go publisher's) summary line.
 type PublishStats struct {
@@ -484,6 +507,7 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 	}
 	defer r.settle(ctx)
 	before, _ := SampleProcs(srv.PIDs)
+	meters := r.sideMeters(o.fleet)
 	t0 := time.Now()
 	st, err := r.PublishPython(ctx, "--groups", "task_"+group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
 	if err != nil {
@@ -493,6 +517,7 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 	want := st.Sent * int64(o.memberships)
 	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	meters.record(res.Values)
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
 	return res, nil
@@ -509,6 +534,7 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 	}
 	defer r.settle(ctx)
 	before, _ := SampleProcs(srv.PIDs)
+	meters := r.sideMeters(o.fleet)
 	t0 := time.Now()
 	var st PublishStats
 	if publisher == "go" {
@@ -523,6 +549,7 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 	want := st.Sent * int64(o.memberships)
 	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	meters.record(res.Values)
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
 	if rep.LastRecv > 0 {
@@ -544,6 +571,7 @@ func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int
 	}
 	defer r.settle(ctx)
 	before, _ := SampleProcs(srv.PIDs)
+	meters := r.sideMeters(o.fleet)
 	t0 := time.Now()
 	st, err := r.PublishPython(ctx, "--group-prefix", "task_"+group, "--groups-n", fmt.Sprint(n),
 		"--duration", fmt.Sprint(dur.Seconds()), "--concurrency", fmt.Sprint(publishers))
@@ -554,6 +582,7 @@ func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int
 	want := st.Sent
 	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
+	meters.record(res.Values)
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
 	if rep.LastRecv > 0 {
@@ -659,6 +688,19 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	res.Note = strings.Join(notes, "; ")
 	r.settle(ctx)
 	return res, nil
+}
+
+// sideMeters measure the CPU of everything but the server during a
+// delivery scenario: the client processes and Redis.
+type sideMeters struct{ clients, redis *cpuMeter }
+
+func (r *Runner) sideMeters(f *Fleet) sideMeters {
+	return sideMeters{clients: newCPUMeter(f.PIDs), redis: newCPUMeter(func() []int { return []int{r.Stack.RedisPID} })}
+}
+
+func (m sideMeters) record(v map[string]float64) {
+	v[MetricClientCPU] = m.clients.pct()
+	v[MetricRedisCPU] = m.redis.pct()
 }
 
 // perProcess records the idle scenarios' per-process and per-machine

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/laurel-server/laurel/internal/bench"
+)
+
+// profiling is a CPU profile of a laurel process and a Redis command
+// statistics snapshot taken while a scenario runs.
+type profiling struct {
+	r       *bench.Runner
+	base    string // output path without extension
+	before  string // INFO commandstats at the start
+	done    chan error
+	started time.Time
+}
+
+// startProfile asks srv's first process for a CPU profile of d (served by
+// laurel serve --pprof on its metrics listener) and records Redis' command
+// statistics; finish writes base.pprof and base.redis.txt.
+func startProfile(ctx context.Context, r *bench.Runner, srv *bench.Server, base string, d time.Duration) *profiling {
+	p := &profiling{r: r, base: base, done: make(chan error, 1), started: time.Now()}
+	p.before, _ = r.CommandStats(ctx)
+	if len(srv.Metrics) == 0 {
+		p.done <- fmt.Errorf("no metrics listener to profile")
+		return p
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(srv.Metrics[0], "/metrics"), int(d.Seconds()))
+	go func() {
+		p.done <- fetchTo(ctx, url, base+".pprof")
+	}()
+	return p
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req) //nolint:gosec // loopback URL from stack.py
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path) //nolint:gosec // a report file
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// finish waits for the profile and writes Redis' command statistics before
+// and after the scenario.
+func (p *profiling) finish(ctx context.Context, log *slog.Logger) {
+	after, _ := p.r.CommandStats(ctx)
+	text := fmt.Sprintf("# INFO commandstats before the scenario\n%s\n# after (%.1f s later)\n%s\n",
+		p.before, time.Since(p.started).Seconds(), after)
+	if err := os.WriteFile(p.base+".redis.txt", []byte(text), 0o644); err != nil { //nolint:gosec // a report file
+		log.Warn("redis commandstats", "err", err)
+	}
+	if err := <-p.done; err != nil {
+		log.Warn("profile", "err", err)
+		return
+	}
+	log.Info("profile written", "path", p.base+".pprof")
+}
