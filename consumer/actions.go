@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/gorilla/websocket"
+	"github.com/laurel-server/laurel/channelsproto"
 )
 
 // maxFieldLen bounds a message field used in a group name; longer values
@@ -18,7 +18,7 @@ const maxFieldLen = 100
 // handle processes one client message. Every failure becomes an error frame;
 // the socket stays open.
 func (sk *socket) handle(typ int, data []byte) {
-	if typ != websocket.TextMessage {
+	if typ != opText {
 		sk.actionError(ErrCodeBinaryNotSupported, "binary frames are not supported; send JSON text")
 		return
 	}
@@ -80,6 +80,15 @@ func (sk *socket) handle(typ int, data []byte) {
 	}
 }
 
+// errorFrame is the error frame sent for code and message.
+func errorFrame(code, message string) channelsproto.Map {
+	return channelsproto.Map{
+		{Key: "type", Value: "error"},
+		{Key: "error", Value: code},
+		{Key: "message", Value: message},
+	}
+}
+
 func (sk *socket) actionError(code, message string) {
 	sk.srv.m.clientActions.WithLabelValues("error").Inc()
 	sk.sendError(code, message)
@@ -98,6 +107,9 @@ func (sk *socket) join(group string) {
 		return
 	}
 	sk.actionGroups++
+	if sk.groups == nil {
+		sk.groups = map[string]bool{}
+	}
 	sk.groups[group] = true
 	sk.mu.Unlock()
 
@@ -111,7 +123,7 @@ func (sk *socket) join(group string) {
 			sk.actionGroups--
 		}
 		sk.mu.Unlock()
-		sk.log.Warn("group_add failed", slog.Any("err", err))
+		sk.log(slog.LevelWarn, "group_add failed", slog.Any("err", err))
 		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")
 		return
 	}
@@ -135,7 +147,7 @@ func (sk *socket) leave(group string) {
 	err := sk.srv.cfg.Layer.GroupDiscard(ctx, group, sk.channel)
 	cancel()
 	if err != nil {
-		sk.log.Warn("group_discard failed", slog.Any("err", err))
+		sk.log(slog.LevelWarn, "group_discard failed", slog.Any("err", err))
 		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")
 		return
 	}

@@ -33,8 +33,8 @@ func BenchmarkEventFrame(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := websocket.NewPreparedMessage(websocket.TextMessage, data); err != nil {
-			b.Fatal(err)
+		if f := serverFrame(opText, data); len(f) <= len(data) {
+			b.Fatal("short frame")
 		}
 	}
 }
@@ -50,33 +50,27 @@ func BenchmarkDeliverFanout(b *testing.B) {
 				b.Fatal(err)
 			}
 			channels := make([]string, n)
-			var wg sync.WaitGroup
-			stop := make(chan struct{})
+			socks := make([]*socket, n)
 			for i := range channels {
 				sk := newSocket(srv, srv.routes[0], nil, Verdict{}, "", "", "/ws/tasks/")
 				channels[i] = sk.channel
+				socks[i] = sk
 				srv.register(sk)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						select {
-						case <-sk.queue:
-						case <-stop:
-							return
-						}
-					}
-				}()
 			}
 			now := time.Now()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				srv.Deliver(channels, benchEvent, now)
+				// The sockets are not started: empty their queues as a
+				// flusher would.
+				for _, sk := range socks {
+					sk.wmu.Lock()
+					clear(sk.q)
+					sk.q = sk.q[:0]
+					sk.wmu.Unlock()
+				}
 			}
-			b.StopTimer()
-			close(stop)
-			wg.Wait()
 		})
 	}
 }

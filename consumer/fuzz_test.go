@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/gorilla/websocket"
 	"github.com/laurel-server/laurel/channelsproto"
 )
 
@@ -33,19 +32,19 @@ func FuzzClientMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
 		rt := srv.routes[0]
 		sk := newSocket(srv, rt, nil, Verdict{Authenticated: true, UserID: "1"}, "", "c", "/ws/tasks/")
-		sk.log = srv.log
-		typ := websocket.TextMessage
+		typ := opText
 		if binary {
-			typ = websocket.BinaryMessage
+			typ = opBinary
 		}
 		sk.handle(typ, data)
-		if n := len(sk.queue); n > 1 {
+		if n := len(sk.q); n > 1 {
 			t.Fatalf("%d frames for one message", n)
 		}
-		if len(sk.queue) == 1 {
-			// Re-encode the error frame to check it: NewPreparedMessage keeps
-			// no accessible payload, so rebuild what sendError encoded.
-			<-sk.queue
+		if len(sk.q) == 1 {
+			var m map[string]any
+			if err := json.Unmarshal(framePayload(t, sk.q[0].frame), &m); err != nil || m["type"] != "error" {
+				t.Fatalf("answer %q is not an error frame (%v)", sk.q[0].frame, err)
+			}
 		}
 		for g := range sk.groups {
 			if err := channelsproto.ValidateGroupName(g); err != nil {
@@ -72,5 +71,24 @@ func TestErrorFrameShape(t *testing.T) {
 	var m map[string]any
 	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// framePayload returns the payload of an unmasked server text frame.
+func framePayload(t *testing.T, f []byte) []byte {
+	t.Helper()
+	if len(f) < 2 || f[0] != 0x80|opText || f[1]&0x80 != 0 {
+		t.Fatalf("not an unmasked final text frame: % x", f[:min(len(f), 2)])
+	}
+	switch n := f[1]; n {
+	case 126:
+		return f[4:]
+	case 127:
+		return f[10:]
+	default:
+		if int(n) != len(f)-2 {
+			t.Fatalf("length %d, frame of %d bytes", n, len(f))
+		}
+		return f[2:]
 	}
 }

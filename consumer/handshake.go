@@ -71,7 +71,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cookie = "" // kept only for revalidation
 	}
 	sock := newSocket(s, rt, kwargs, v, cookie, client, path)
-	sock.log = log.With(slog.String("conn_id", sock.channel), slog.String("user_id", v.UserID))
 	switch s.register(sock) {
 	case refuseClosing:
 		sock.release()
@@ -100,11 +99,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("upgrade failed", slog.Any("err", err))
 		return
 	}
+	// From here on the socket speaks RFC 6455 itself (wsframe.go): gorilla's
+	// Conn is dropped, and since gorilla refuses a client that sent data
+	// before the handshake completed, nothing is left buffered in it.
+	nc := conn.NetConn()
 	s.m.handshakes.WithLabelValues("accepted", "ok").Inc()
 	hook(s.cfg.Hooks.Connected, client, path)
-	sock.log.Debug("socket accepted", slog.String("channel", sock.channel))
-	sock.run(conn)
-	hook(s.cfg.Hooks.Disconnected, client, path)
+	sock.log(slog.LevelDebug, "socket accepted", slog.String("channel", sock.channel))
+	s.startIO()
+	// The handler returns: its goroutine and the stack it grew while
+	// authenticating are freed. Shutdown waits for the socket through
+	// s.wg, which cleanup releases.
+	sock.start(nc)
 }
 
 func hook(f func(client, path string), client, path string) {

@@ -57,7 +57,7 @@ func (s *Server) RefreshGroups(ctx context.Context) (added, failed int) {
 				cancel()
 				if err != nil {
 					nfail.Add(1)
-					m.sock.log.Warn("group re-add failed", slog.Any("err", err))
+					m.sock.log(slog.LevelWarn, "group re-add failed", slog.Any("err", err))
 					continue
 				}
 				if !m.sock.holds(m.group) {
@@ -76,10 +76,8 @@ func (s *Server) RefreshGroups(ctx context.Context) (added, failed int) {
 
 // holds reports whether the socket is still open and a member of group.
 func (sk *socket) holds(group string) bool {
-	select {
-	case <-sk.done:
+	if sk.isEnded() {
 		return false
-	default:
 	}
 	sk.mu.Lock()
 	defer sk.mu.Unlock()

@@ -6,12 +6,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/internal/netpoll"
 )
 
 // Server serves the configured WebSocket routes. It is an http.Handler for the
@@ -23,6 +26,19 @@ type Server struct {
 	routes  []*compiledRoute
 	m       *metrics
 	upgrade websocket.Upgrader
+
+	epoch  time.Time     // the sockets' clock starts here
+	nextID atomic.Uint64 // socket ids
+
+	// I/O machinery shared by every socket, started with the first one
+	// and stopped by Shutdown once every socket has ended.
+	ioMu      sync.Mutex
+	ioStarted bool
+	ioStopped bool
+	poller    *netpoll.Poller // nil: each socket reads on its own goroutine
+	flushers  []*flusher
+	ioStop    chan struct{}
+	ioWG      sync.WaitGroup
 
 	mu      sync.RWMutex
 	sockets map[string]*socket // by channel name
@@ -54,13 +70,14 @@ func New(cfg Config) (*Server, error) {
 		log:     c.Logger,
 		routes:  routes,
 		m:       m,
+		epoch:   time.Now(),
 		sockets: map[string]*socket{},
 		perAddr: map[string]int{},
 	}
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: c.HandshakeTimeout,
-		// Idle sockets hold no write buffer: buffers are shared between
-		// writes of all sockets.
+		// gorilla only answers the handshake: its Conn is dropped right
+		// after, so its buffers come from a pool and go back at once.
 		WriteBufferPool: &sync.Pool{},
 		// Origin is checked before upgrading, with Django's rules.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -146,7 +163,7 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 		}
 		if out == nil && !failed {
 			var err error
-			out, err = s.prepareEvent(msg, len(channels) > 1)
+			out, err = s.prepareEvent(msg)
 			if err != nil {
 				failed = true
 				s.log.Warn("cannot encode event", slog.String("type", typ), slog.Any("err", err))
@@ -182,23 +199,76 @@ func EventFrame(msg channelsproto.Map) channelsproto.Map {
 	return frame
 }
 
-// prepareEvent encodes an event once. For several recipients the bytes are
-// wrapped in a websocket.PreparedMessage, so the frame itself is built once
-// and written by every socket; a single recipient writes the bytes directly
-// (building a PreparedMessage costs more than one write).
-func (s *Server) prepareEvent(msg channelsproto.Map, shared bool) (*outFrame, error) {
+// prepareEvent encodes an event once, as a whole server frame (header and
+// payload in one slice) that every recipient's queue shares.
+func (s *Server) prepareEvent(msg channelsproto.Map) (*outFrame, error) {
 	data, err := s.cfg.Encode(EventFrame(msg))
 	if err != nil {
 		return nil, err
 	}
-	if !shared {
-		return &outFrame{data: data}, nil
+	return &outFrame{frame: serverFrame(opText, data)}, nil
+}
+
+// startIO starts the poller, the flushers and the sweeper, once, unless
+// Shutdown has stopped them. Without a poller (not Linux, or epoll refused)
+// sockets read on goroutines of their own.
+func (s *Server) startIO() {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	if s.ioStarted || s.ioStopped {
+		return
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	s.ioStarted = true
+	p, err := netpoll.New()
 	if err != nil {
-		return nil, err
+		s.log.Info("no readiness poller; one read goroutine per socket", slog.Any("err", err))
+	} else {
+		s.poller = p
 	}
-	return &outFrame{data: data, pm: pm}, nil
+	s.ioStop = make(chan struct{})
+	s.flushers = make([]*flusher, runtime.GOMAXPROCS(0))
+	for i := range s.flushers {
+		f := newFlusher()
+		s.flushers[i] = f
+		s.ioWG.Add(1)
+		go func() {
+			defer s.ioWG.Done()
+			f.run()
+		}()
+	}
+	s.ioWG.Add(1)
+	go func() {
+		defer s.ioWG.Done()
+		s.sweepLoop(s.ioStop)
+	}()
+}
+
+// stopIO stops what startIO started; every socket has ended.
+func (s *Server) stopIO() {
+	s.ioMu.Lock()
+	defer s.ioMu.Unlock()
+	if s.ioStopped {
+		return
+	}
+	s.ioStopped = true
+	if !s.ioStarted {
+		return
+	}
+	close(s.ioStop)
+	for _, f := range s.flushers {
+		f.shutdown()
+	}
+	s.ioWG.Wait()
+	if s.poller != nil {
+		if err := s.poller.Close(); err != nil {
+			s.log.Warn("closing the poller failed", slog.Any("err", err))
+		}
+	}
+}
+
+// flusherFor returns the flusher of socket id.
+func (s *Server) flusherFor(id uint64) *flusher {
+	return s.flushers[id%uint64(len(s.flushers))]
 }
 
 // Reasons register refuses a socket.
@@ -310,6 +380,7 @@ drain:
 	if err == nil {
 		select {
 		case <-done:
+			s.stopIO()
 			return nil
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -319,5 +390,6 @@ drain:
 		sock.forceClose()
 	}
 	<-done
+	s.stopIO()
 	return err
 }

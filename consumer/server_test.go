@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(idleClientEnv); addr != "" {
+		os.Exit(runIdleClients(addr)) // BenchmarkIdleSockets' client process
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -2,87 +2,95 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/internal/netpoll"
 )
 
-// closeGrace is how long a socket waits for the client's close frame after
-// sending its own before dropping the connection.
+// closeGrace is how long a socket waits, once its close frame was queued,
+// for the close handshake to finish before the connection is dropped.
 const closeGrace = 2 * time.Second
 
 // outFrame is one frame waiting in a socket's queue. It is immutable and
 // shared by every socket a delivery targets; queues hold pointers so that a
-// socket's queue costs 8 bytes per slot.
+// queued frame costs a socket 8 bytes.
 type outFrame struct {
-	data     []byte                     // the text frame's payload
-	pm       *websocket.PreparedMessage // non-nil when shared by several sockets
-	received time.Time                  // zero for frames not from the layer (error frames)
+	frame    []byte    // the whole server frame: header and payload
+	received time.Time // zero for frames not from the layer (error frames)
 }
 
-type closeRequest struct {
-	code   int
-	reason string
-}
-
-// socket is one accepted WebSocket. Its handler goroutine reads; a writer
-// goroutine it owns writes, pings, refreshes groups and revalidates.
+// socket is one accepted WebSocket. No goroutine belongs to an idle socket:
+// reads run when the poller reports readiness (or, without one, on a read
+// goroutine), writes run on the Server's flushers, and timers are the
+// Server's sweeper.
+//
+// Life cycle: start makes it live; end (idempotent) stops reading, closes the
+// connection, and once no activity (read handler, slow writer, background
+// job) runs, cleanup leaves its groups and unregisters it.
 type socket struct {
-	srv     *Server
+	// Hot: every delivery and every read touches these.
+	srv *Server
+	id  uint64
+
+	wmu         sync.Mutex
+	q           []*outFrame // data frames, at most Config.QueueSize
+	ctrl        [][]byte    // pings and pongs, written before q
+	closeF      []byte      // the close frame, written after q
+	wstate      uint8       // writeIdle, writeScheduled or writeSlow
+	wready      bool        // started: flushes may be scheduled
+	wdead       bool        // ended: frames are dropped
+	closeQueued bool        // a close frame was queued: later frames are dropped
+
+	closeWritten atomic.Bool
+	readDone     atomic.Bool  // no more frames will be read
+	lastRead     atomic.Int64 // Server clock of the last frame read
+	closeAt      atomic.Int64 // Server clock of the close request; 0 without one
+
+	conn net.Conn
+	raw  syscall.RawConn // for non-blocking writes; nil when unavailable
+	reg  *netpoll.Registration
+	fr   frameReader
+
 	route   *compiledRoute
-	kwargs  map[string]string
-	verdict Verdict
-	cookie  string
-	client  string
-	path    string
 	channel string
-	log     *slog.Logger
+	verdict Verdict
 
-	queue   chan *outFrame
-	closeCh chan closeRequest // capacity 1: the first request wins
-	// slowTimer force-closes a slow consumer whose writer is blocked.
-	slowTimer atomic.Pointer[time.Timer]
-	done      chan struct{} // closed when the reader returns
+	// Life cycle, under lmu.
+	lmu        sync.Mutex
+	started    bool
+	live       atomic.Bool // started, and visible to the sweeper
+	ended      bool
+	endPending bool // end was asked before start
+	cleaned    bool
+	inflight   int // running read handler, slow writer and background job
+	bgBusy     atomic.Bool
 
-	connMu sync.Mutex
-	conn   *websocket.Conn
+	// Owned by the sweeper goroutine once started is set.
+	lastPing, nextRefresh, nextReval, deadline int64
 
 	mu           sync.Mutex
-	groups       map[string]bool // group -> joined by an action
+	groups       map[string]bool // group -> joined by an action; nil when none
 	actionGroups int
 
-	// Periodic refresh and revalidation do I/O off the writer goroutine, one
-	// at a time; run waits for them before releasing the socket.
-	bg     sync.WaitGroup
-	bgBusy atomic.Bool
-}
-
-// background runs f on its own goroutine unless a previous one still runs,
-// so slow Redis or database calls never delay frame writes.
-func (sk *socket) background(f func()) {
-	if !sk.bgBusy.CompareAndSwap(false, true) {
-		return
-	}
-	sk.bg.Add(1)
-	go func() {
-		defer sk.bg.Done()
-		defer sk.bgBusy.Store(false)
-		f()
-	}()
+	kwargs map[string]string // nil when the route has no kwargs
+	cookie string            // kept only when revalidation is on
+	client string
+	path   string
 }
 
 func newSocket(s *Server, rt *compiledRoute, kwargs map[string]string, v Verdict, cookie, client, path string) *socket {
+	if len(kwargs) == 0 {
+		kwargs = nil
+	}
 	return &socket{
 		srv:     s,
+		id:      s.nextID.Add(1),
 		route:   rt,
 		kwargs:  kwargs,
 		verdict: v,
@@ -90,11 +98,21 @@ func newSocket(s *Server, rt *compiledRoute, kwargs map[string]string, v Verdict
 		client:  client,
 		path:    path,
 		channel: s.cfg.Layer.NewChannel(),
-		queue:   make(chan *outFrame, s.cfg.QueueSize),
-		closeCh: make(chan closeRequest, 1),
-		done:    make(chan struct{}),
-		groups:  map[string]bool{},
 	}
+}
+
+// log logs msg with the socket's attributes (path, client, conn_id, user_id)
+// before attrs. Nothing is built when the level is disabled.
+func (sk *socket) log(level slog.Level, msg string, attrs ...slog.Attr) {
+	l := sk.srv.log
+	ctx := context.Background()
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	all := make([]slog.Attr, 0, 4+len(attrs))
+	all = append(all, slog.String("path", sk.path), slog.String("client", sk.client),
+		slog.String("conn_id", sk.channel), slog.String("user_id", sk.verdict.UserID))
+	l.LogAttrs(ctx, level, msg, append(all, attrs...)...)
 }
 
 // lookup resolves a template placeholder; field reads the client message.
@@ -125,17 +143,31 @@ func (sk *socket) joinConnectGroups(ctx context.Context) error {
 			continue
 		}
 		if err := sk.srv.cfg.ValidateGroup(g); err != nil {
-			sk.log.Warn("connect group skipped: invalid name", slog.String("template", t.src), slog.Any("err", err))
+			sk.log(slog.LevelWarn, "connect group skipped: invalid name", slog.String("template", t.src), slog.Any("err", err))
 			continue
 		}
 		if err := sk.srv.cfg.Layer.GroupAdd(ctx, g, sk.channel); err != nil {
 			return err
 		}
 		sk.mu.Lock()
+		if sk.groups == nil {
+			sk.groups = map[string]bool{}
+		}
 		sk.groups[g] = false
 		sk.mu.Unlock()
 	}
 	return nil
+}
+
+// groupList returns the groups the socket holds.
+func (sk *socket) groupList() []string {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	groups := make([]string, 0, len(sk.groups))
+	for g := range sk.groups {
+		groups = append(groups, g)
+	}
+	return groups
 }
 
 // release leaves every group and, when the layer holds per-channel
@@ -145,7 +177,7 @@ func (sk *socket) release() {
 	if r, ok := sk.srv.cfg.Layer.(ChannelReleaser); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
 		if err := r.ReleaseChannel(ctx, sk.channel); err != nil {
-			sk.log.Warn("releasing channel failed", slog.Any("err", err))
+			sk.log(slog.LevelWarn, "releasing channel failed", slog.Any("err", err))
 		}
 		cancel()
 	}
@@ -159,210 +191,182 @@ func (sk *socket) discardAll() {
 	for g := range sk.groups {
 		groups = append(groups, g)
 	}
-	clear(sk.groups)
+	sk.groups = nil
 	sk.actionGroups = 0
 	sk.mu.Unlock()
 	for _, g := range groups {
 		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
 		if err := sk.srv.cfg.Layer.GroupDiscard(ctx, g, sk.channel); err != nil {
-			sk.log.Warn("group_discard failed", slog.Any("err", err))
+			sk.log(slog.LevelWarn, "group_discard failed", slog.Any("err", err))
 		}
 		cancel()
 	}
 }
 
-// enqueue adds a frame without blocking; a full queue closes the socket.
-func (sk *socket) enqueue(f *outFrame) {
-	select {
-	case sk.queue <- f:
-	default:
-		sk.srv.m.dropped(DropQueueFull).Inc()
-		if sk.requestClose(CloseSlowConsumer, "slow consumer") {
-			sk.log.Info("slow consumer: send queue full; closing with 4008", slog.Int("queue_size", cap(sk.queue)))
-			// A writer blocked on a client that stopped reading cannot send
-			// the close frame until WriteTimeout: drop the connection if the
-			// socket has not ended within closeGrace.
-			sk.slowTimer.Store(time.AfterFunc(closeGrace, sk.forceClose))
+// start makes an upgraded socket live on nc: reads are watched by the
+// Server's poller when nc exposes a file descriptor (a goroutine per socket
+// reads otherwise), and frames queued before start are flushed.
+func (sk *socket) start(nc net.Conn) {
+	s := sk.srv
+	s.m.socketsOpen.Inc()
+	now := s.clock()
+	sk.conn = nc
+	sk.fr = frameReader{r: nc, limit: s.cfg.MaxMessageSize, arm: sk}
+	sk.lastRead.Store(now)
+	sk.lastPing = now
+	if s.cfg.GroupRefreshInterval > 0 {
+		sk.nextRefresh = now + int64(s.refreshPeriod())
+	}
+	if s.cfg.RevalidateInterval > 0 {
+		sk.nextReval = now + int64(s.cfg.RevalidateInterval)
+	}
+	if s.cfg.MaxLifetime > 0 {
+		sk.deadline = now + int64(s.cfg.MaxLifetime)
+	}
+
+	sc, _ := nc.(netpoll.Conn)
+	if sc != nil {
+		sk.raw = nonBlockingWriter(sc)
+	}
+	sk.lmu.Lock()
+	sk.started = true
+	pending := sk.endPending
+	polled := false
+	if s.poller != nil && sc != nil && !pending {
+		reg, err := s.poller.Add(sc, sk.onReadable)
+		if err == nil {
+			sk.reg = reg
+			polled = true
+		} else {
+			s.log.Warn("poller refused a socket; reading it on its own goroutine", slog.Any("err", err))
 		}
+	}
+	if !polled && !pending {
+		sk.inflight++
+	}
+	sk.lmu.Unlock()
+	if !polled && !pending {
+		go sk.readLoop()
+	}
+
+	sk.wmu.Lock()
+	sk.wready = true
+	sk.scheduleLocked()
+	sk.wmu.Unlock()
+	sk.live.Store(true) // the sweeper's fields are set
+	if pending {
+		sk.end()
 	}
 }
 
-// requestClose asks the writer to send a close frame; the first request wins
-// and gets true.
-func (sk *socket) requestClose(code int, reason string) bool {
-	select {
-	case sk.closeCh <- closeRequest{code, reason}:
-		return true
-	default:
+// begin records an activity that cleanup must wait for; it returns false
+// once the socket has ended.
+func (sk *socket) begin() bool {
+	sk.lmu.Lock()
+	defer sk.lmu.Unlock()
+	if sk.ended {
 		return false
 	}
+	sk.inflight++
+	return true
+}
+
+// finish ends an activity begun with begin.
+func (sk *socket) finish() {
+	sk.lmu.Lock()
+	sk.inflight--
+	last := sk.ended && sk.inflight == 0 && !sk.cleaned
+	if last {
+		sk.cleaned = true
+	}
+	sk.lmu.Unlock()
+	if last {
+		sk.cleanup()
+	}
+}
+
+// end stops the socket at once: no more reads or writes, the connection
+// closed. Cleanup follows when no activity runs. Safe to call from anywhere,
+// more than once.
+func (sk *socket) end() {
+	sk.lmu.Lock()
+	if sk.ended {
+		sk.lmu.Unlock()
+		return
+	}
+	if !sk.started {
+		sk.endPending = true
+		sk.lmu.Unlock()
+		return
+	}
+	sk.ended = true
+	last := sk.inflight == 0
+	sk.cleaned = last
+	sk.lmu.Unlock()
+
+	sk.wmu.Lock()
+	sk.wdead = true
+	sk.q, sk.ctrl, sk.closeF = nil, nil, nil
+	sk.wmu.Unlock()
+	if sk.reg != nil {
+		if err := sk.reg.Remove(); err != nil {
+			sk.log(slog.LevelWarn, "poller removal failed", slog.Any("err", err))
+		}
+	}
+	_ = sk.conn.Close()
+	if last {
+		// Cleanup does Redis I/O: never on the caller's goroutine, which
+		// may be the sweeper or a flusher. The Server's WaitGroup owns it.
+		go sk.cleanup()
+	}
+}
+
+// cleanup leaves the socket's groups and unregisters it; it runs once.
+func (sk *socket) cleanup() {
+	s := sk.srv
+	sk.release()
+	s.m.socketsOpen.Dec()
+	hook(s.cfg.Hooks.Disconnected, sk.client, sk.path)
+	sk.log(slog.LevelDebug, "socket closed")
+	s.unregister(sk)
+}
+
+// isEnded reports whether end was called.
+func (sk *socket) isEnded() bool {
+	sk.lmu.Lock()
+	defer sk.lmu.Unlock()
+	return sk.ended
 }
 
 // forceClose drops the connection at once.
-func (sk *socket) forceClose() {
-	sk.connMu.Lock()
-	c := sk.conn
-	sk.connMu.Unlock()
-	if c != nil {
-		_ = c.Close()
+func (sk *socket) forceClose() { sk.end() }
+
+// background runs f on its own goroutine unless a previous one still runs,
+// so slow Redis or database calls never delay the sweeper.
+func (sk *socket) background(f func()) {
+	if !sk.bgBusy.CompareAndSwap(false, true) {
+		return
 	}
-}
-
-func (sk *socket) readDeadline() time.Time {
-	if sk.srv.cfg.PingInterval < 0 {
-		return time.Time{}
+	if !sk.begin() {
+		sk.bgBusy.Store(false)
+		return
 	}
-	return time.Now().Add(sk.srv.cfg.PingInterval + sk.srv.cfg.PingTimeout)
-}
-
-// run serves the socket until it ends, then leaves its groups and
-// unregisters it.
-func (sk *socket) run(conn *websocket.Conn) {
-	s := sk.srv
-	sk.connMu.Lock()
-	sk.conn = conn
-	sk.connMu.Unlock()
-	s.m.socketsOpen.Inc()
-	defer s.m.socketsOpen.Dec()
-
-	if s.cfg.MaxMessageSize > 0 {
-		conn.SetReadLimit(s.cfg.MaxMessageSize)
-	}
-	_ = conn.SetReadDeadline(sk.readDeadline())
-	conn.SetPongHandler(func(string) error {
-		return conn.SetReadDeadline(sk.readDeadline())
-	})
-
-	var wg sync.WaitGroup
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
-		sk.writeLoop(conn)
+		defer sk.finish()
+		defer sk.bgBusy.Store(false)
+		f()
 	}()
-
-	sk.readLoop(conn)
-	close(sk.done)
-	// Any close frame has been written synchronously by now; closing the
-	// connection unblocks a writer stuck on a client that stopped reading.
-	_ = conn.Close()
-	wg.Wait()
-	if t := sk.slowTimer.Load(); t != nil {
-		t.Stop()
-	}
-	sk.bg.Wait()
-	sk.release()
-	s.unregister(sk)
-	sk.log.Debug("socket closed")
-}
-
-func (sk *socket) readLoop(conn *websocket.Conn) {
-	for {
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent the 1009 close frame.
-				sk.srv.m.closes.WithLabelValues(strconv.Itoa(CloseMessageTooBig)).Inc()
-				sk.log.Info("message too big; closed with 1009")
-				lingerAfterClose(conn.NetConn())
-			}
-			return
-		}
-		_ = conn.SetReadDeadline(sk.readDeadline())
-		sk.handle(typ, data)
-	}
-}
-
-func (sk *socket) writeLoop(conn *websocket.Conn) {
-	s := sk.srv
-	var pingC, refreshC, revalC, lifeC <-chan time.Time
-	if s.cfg.PingInterval > 0 {
-		t := time.NewTicker(s.cfg.PingInterval)
-		defer t.Stop()
-		pingC = t.C
-	}
-	if s.cfg.GroupRefreshInterval > 0 {
-		// Up to 10% earlier per socket, so that sockets connected together
-		// do not all refresh in the same instant.
-		period := s.cfg.GroupRefreshInterval
-		if j := int64(period / 10); j > 0 {
-			period -= time.Duration(rand.Int64N(j)) //nolint:gosec // jitter, not a secret
-		}
-		t := time.NewTicker(period)
-		defer t.Stop()
-		refreshC = t.C
-	}
-	if s.cfg.RevalidateInterval > 0 {
-		t := time.NewTicker(s.cfg.RevalidateInterval)
-		defer t.Stop()
-		revalC = t.C
-	}
-	if s.cfg.MaxLifetime > 0 {
-		t := time.NewTimer(s.cfg.MaxLifetime)
-		defer t.Stop()
-		lifeC = t.C
-	}
-	for {
-		select {
-		case f := <-sk.queue:
-			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			var err error
-			if f.pm != nil {
-				err = conn.WritePreparedMessage(f.pm)
-			} else {
-				err = conn.WriteMessage(websocket.TextMessage, f.data)
-			}
-			if err != nil {
-				sk.log.Debug("write failed", slog.Any("err", err))
-				_ = conn.Close()
-				return
-			}
-			s.m.delivered.Inc()
-			if !f.received.IsZero() {
-				s.m.latency.Observe(time.Since(f.received).Seconds())
-			}
-		case <-pingC:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-				_ = conn.Close()
-				return
-			}
-		case <-refreshC:
-			sk.background(sk.refreshGroups)
-		case <-revalC:
-			sk.background(sk.revalidate)
-		case <-lifeC:
-			sk.requestClose(CloseNormal, "")
-		case req := <-sk.closeCh:
-			s.m.closes.WithLabelValues(strconv.Itoa(req.code)).Inc()
-			sk.log.Info("closing socket", slog.Int("code", req.code), slog.String("reason", req.reason))
-			msg := websocket.FormatCloseMessage(req.code, req.reason)
-			if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-				_ = conn.Close()
-				return
-			}
-			// The reader returns when the client answers, or at the deadline.
-			_ = conn.SetReadDeadline(time.Now().Add(closeGrace))
-			return
-		case <-sk.done:
-			return
-		}
-	}
 }
 
 // refreshGroups re-adds the socket to every group it holds so that
 // channels_redis' group_expiry does not remove it.
 func (sk *socket) refreshGroups() {
-	sk.mu.Lock()
-	groups := make([]string, 0, len(sk.groups))
-	for g := range sk.groups {
-		groups = append(groups, g)
-	}
-	sk.mu.Unlock()
-	for _, g := range groups {
+	for _, g := range sk.groupList() {
 		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
 		err := sk.srv.cfg.Layer.GroupAdd(ctx, g, sk.channel)
 		cancel()
 		if err != nil {
-			sk.log.Warn("group refresh failed", slog.Any("err", err))
+			sk.log(slog.LevelWarn, "group refresh failed", slog.Any("err", err))
 		}
 	}
 }
@@ -377,11 +381,11 @@ func (sk *socket) revalidate() {
 	v := sk.srv.cfg.Authenticator.Authenticate(ctx, sk.cookie)
 	cancel()
 	if v.Reason == ReasonStoreUnavailable {
-		sk.log.Warn("revalidation skipped: session store unavailable")
+		sk.log(slog.LevelWarn, "revalidation skipped: session store unavailable")
 		return
 	}
 	if !v.Authenticated || v.UserID != sk.verdict.UserID {
-		sk.log.Info("session ended", slog.String("reason", v.Reason))
+		sk.log(slog.LevelInfo, "session ended", slog.String("reason", v.Reason))
 		sk.requestClose(CloseSessionEnded, "session ended")
 	}
 }
@@ -389,17 +393,12 @@ func (sk *socket) revalidate() {
 // sendError queues an error frame.
 func (sk *socket) sendError(code, message string) {
 	sk.srv.m.errorFrames.WithLabelValues(code).Inc()
-	frame := channelsproto.Map{
-		{Key: "type", Value: "error"},
-		{Key: "error", Value: code},
-		{Key: "message", Value: message},
-	}
-	data, err := sk.srv.cfg.Encode(frame)
+	data, err := sk.srv.cfg.Encode(errorFrame(code, message))
 	if err != nil {
-		sk.log.Error("cannot encode error frame", slog.Any("err", err))
+		sk.log(slog.LevelError, "cannot encode error frame", slog.Any("err", err))
 		return
 	}
-	sk.enqueue(&outFrame{data: data})
+	sk.enqueue(&outFrame{frame: serverFrame(opText, data)})
 }
 
 // lingerAfterClose reads and discards what the peer is still sending (at most

@@ -55,14 +55,17 @@ type frameReader struct {
 	// limit is the largest message in bytes, summed over fragments; zero
 	// or negative means no limit.
 	limit int64
-	// arm, when non-nil, is called once the first two header bytes of a
-	// frame have arrived (it sets the per-frame read deadline).
-	arm func()
+	// arm, when non-nil, is told once the first two header bytes of a
+	// frame have arrived (the socket sets its per-frame read deadline).
+	arm frameArmer
 
 	hdr   [12]byte
 	msgOp byte   // opcode of the message being assembled; 0 when none
 	msg   []byte // the fragments received so far
 }
+
+// frameArmer is told when a frame starts arriving.
+type frameArmer interface{ frameStarted() }
 
 // inMessage reports whether a fragmented message has started and not ended.
 func (fr *frameReader) inMessage() bool { return fr.msgOp != 0 }
@@ -78,7 +81,7 @@ func (fr *frameReader) next() (byte, []byte, error) {
 			return 0, nil, err
 		}
 		if fr.arm != nil {
-			fr.arm()
+			fr.arm.frameStarted()
 		}
 		b0, b1 := fr.hdr[0], fr.hdr[1]
 		fin, rsv, op := b0&0x80 != 0, b0&0x70, b0&0x0f

@@ -80,14 +80,24 @@ def test_invalid_utf8_text_frame(hl, keys):
     assert status == 101
     s.sendall(frame(0x1, b'{"action": "subscribe", "task_id": "\xff\xfe"}'))
     op, payload = read_frame(s)
-    # Documented answer: an error frame (invalid JSON text), the socket stays open.
-    assert op == 0x1, (op, payload)
-    # gorilla/websocket does not validate UTF-8 (no 1007); Go's JSON decoder turns the bytes into U+FFFD,
-    # which is not a valid group name character.
-    assert json.loads(payload)["error"] == "invalid_task_id", payload
-    s.sendall(frame(0x1, b'{"action": "nope"}'))
+    # Documented answer: close 1007 (RFC 6455 8.1), as autobahn, and so Daphne, answers.
+    assert op == 0x8, (op, payload)
+    assert int.from_bytes(payload[:2], "big") == 1007, payload
+    # The client answers the close; the server then ends the connection.
+    s.sendall(frame(0x8, (1007).to_bytes(2, "big")))
+    s.settimeout(5)
+    assert s.recv(1) == b""
+    s.close()
+
+
+def test_utf8_split_across_fragments_is_valid(hl, keys):
+    s, status, _ = raw_handshake(hl.port, f"sessionid={keys[0]}")
+    assert status == 101
+    msg = json.dumps({"action": "nope\u20ac"}, ensure_ascii=False).encode()
+    cut = msg.index("\u20ac".encode()) + 1  # in the middle of the euro sign
+    s.sendall(frame(0x1, msg[:cut], fin=False) + frame(0x0, msg[cut:], fin=True))
     op, payload = read_frame(s)
-    assert json.loads(payload)["error"] == "unknown_action"
+    assert op == 0x1 and json.loads(payload)["error"] == "unknown_action", payload
     s.close()
 
 

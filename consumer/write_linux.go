@@ -1,0 +1,43 @@
+//go:build linux
+
+package consumer
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/laurel-server/laurel/internal/netpoll"
+	"golang.org/x/sys/unix"
+)
+
+// nonBlockingWriter returns the raw connection flushers write through.
+func nonBlockingWriter(c netpoll.Conn) syscall.RawConn {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// writeNonBlocking makes one writev attempt on the non-blocking descriptor
+// and never waits: a full kernel buffer gives n < the total and no error.
+func writeNonBlocking(raw syscall.RawConn, bufs [][]byte) (int, error) {
+	var (
+		n    int
+		werr error
+	)
+	err := raw.Write(func(fd uintptr) bool {
+		n, werr = unix.Writev(int(fd), bufs) //nolint:gosec // a descriptor fits an int
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if werr != nil {
+		if errors.Is(werr, unix.EAGAIN) || errors.Is(werr, unix.EINTR) {
+			return 0, nil
+		}
+		return 0, werr
+	}
+	return n, nil
+}

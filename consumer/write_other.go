@@ -1,0 +1,15 @@
+//go:build !linux
+
+package consumer
+
+import (
+	"syscall"
+
+	"github.com/laurel-server/laurel/internal/netpoll"
+)
+
+// nonBlockingWriter returns nil: without writev, every queue is written by
+// the slow path.
+func nonBlockingWriter(netpoll.Conn) syscall.RawConn { return nil }
+
+func writeNonBlocking(syscall.RawConn, [][]byte) (int, error) { return 0, errNoRawConn }
