@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -290,5 +291,38 @@ func TestFallbackWithoutFileDescriptor(t *testing.T) {
 	}
 	if g := layer.groupNames(); len(g) != 0 {
 		t.Fatalf("groups left: %v", g)
+	}
+}
+
+// TestSlowPathHandsBackToFlushers fills a client's kernel buffers while it
+// does not read (the socket moves to the blocking slow path), lets it catch
+// up, and checks that later frames, sent after the slow path's write
+// deadline would have expired, still arrive through the flushers.
+func TestSlowPathHandsBackToFlushers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) {
+		c.QueueSize = 1024
+		c.WriteTimeout = 300 * time.Millisecond
+	})
+	c := e.mustDial("/ws/tasks/", aliceCookie)
+	big := strings.Repeat("y", 256<<10)
+	const n = 24 // 6 MiB: more than loopback socket buffers hold
+	for i := range n {
+		e.layer.groupSend("user_7", channelsproto.Map{{Key: "type", Value: "user.message"}, {Key: "i", Value: int64(i)}, {Key: "blob", Value: big}})
+	}
+	for i := range n {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if want := `"i": ` + strconv.Itoa(i) + `,`; !strings.Contains(string(data[:40]), want) {
+			t.Fatalf("frame %d starts %q", i, data[:40])
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // past the slow path's last write deadline
+	e.layer.groupSend("user_7", channelsproto.Map{{Key: "type", Value: "user.message"}, {Key: "after", Value: true}})
+	if got := readText(t, c); got != `{"type": "user_message", "after": true}` {
+		t.Fatalf("frame after the slow path: %s", got)
 	}
 }
