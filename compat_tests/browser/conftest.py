@@ -2,6 +2,10 @@
 venv's Playwright, never `playwright install`), `laurel dev` on free ports, and `laurel serve`
 instances in front of the e2e stack (compat_tests/e2e: Django project, Celery worker, Daphne) that a
 test may kill and restart on the same port.
+
+laurel is built with -race: a race report in the log of any laurel this suite started fails the test
+during which it was written (`no_data_race`, harness/racelog.py), or the module or session whose
+teardown wrote it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from harness.racelog import RaceWatch, check_logs
 from harness.servers import free_port
 
 # The e2e stack is another engineer's; its fixtures are imported, not copied.
@@ -31,6 +36,18 @@ CHROMIUM_ARGS = [
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLIENT_DIR = os.path.join(ROOT, "client")
+
+# The log of every laurel started in this pytest process, read on from where the previous check
+# stopped, so a report fails exactly one test.
+_race_watches: list[RaceWatch] = []
+
+
+@pytest.fixture(autouse=True)
+def no_data_race():
+    """Fails the test if a laurel reported a data race while it ran (its shutdown included when the
+    test's own fixture stopped it)."""
+    yield
+    check_logs(_race_watches)
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +102,7 @@ class DevServer:
     stdout: str
     stderr: str
     redis_port: int
+    race: RaceWatch | None = None  # follows stderr, where the race detector writes
 
     def banner(self) -> str:
         with open(self.stdout) as f:
@@ -120,7 +138,9 @@ def start_dev(binary: str, redis_port: int | None = None) -> DevServer:
              "--dir", os.path.join(d, "data")],
             cwd=d, stdout=fo, stderr=fe,
         )
-    dev = DevServer(proc, f"http://127.0.0.1:{port}", os.path.join(d, "data"), out, err, redis_port)
+    dev = DevServer(proc, f"http://127.0.0.1:{port}", os.path.join(d, "data"), out, err, redis_port,
+                    RaceWatch("laurel dev", err))
+    _race_watches.append(dev.race)
     try:
         wait_ready(dev.base_url + "/readyz", proc, err)
     except Exception:
@@ -141,6 +161,7 @@ def dev_server(request, go_build):
         yield dev
     finally:
         code = dev.stop()
+        dev.race.check()  # a race during shutdown (exit status 66 too)
         assert code == 0, f"laurel dev exited with {code} on Ctrl-C:\n{_tail(dev.stderr)}"
         shutil.rmtree(os.path.dirname(dev.dir), ignore_errors=True)
 
@@ -153,6 +174,8 @@ class Laurel:
         self.port = free_port()
         self.config = os.path.join(workdir, "laurel.toml")
         self.log = os.path.join(workdir, "laurel.log")
+        self.race = RaceWatch("laurel serve", self.log)
+        _race_watches.append(self.race)
         with open(self.config, "w") as f:
             f.write(to_toml(json.loads(stack.manage("laurel_settings"))))
         self.proc: subprocess.Popen | None = None

@@ -1,6 +1,9 @@
 """The reliability stack: real PostgreSQL (Django's session and user tables), real redis-servers,
 and `laurel serve` built with -race, each test starting the processes it is going to break.
 
+laurel is built with -race: a race report in the log of any laurel this suite started fails the test
+during which it was written (`no_data_race`, harness/racelog.py), or the module whose teardown wrote it.
+
 `stack` (module-wide): a PostgreSQL cluster of its own with djproject migrated into it, and
 `sessions(*usernames)` to log users in through Django's own APIs (djhelper.py). `laurel_factory`
 starts laurel processes against a given Redis with [laurel] overrides; every process is stopped
@@ -34,6 +37,7 @@ COMPAT = os.path.dirname(HERE)
 DJPROJECT = os.path.join(COMPAT, "djproject")
 BIN = os.path.dirname(sys.executable)
 
+from harness.racelog import RaceWatch, check_logs  # noqa: E402
 from harness.servers import Postgres, _pg_bin, free_port, start_postgres, start_redis  # noqa: E402
 
 from e2e.conftest import to_toml  # noqa: E402
@@ -118,6 +122,7 @@ class Laurel:
 
     def __init__(self, proc: subprocess.Popen, port: int, log: str, redis_url: str):
         self.proc, self.port, self.log, self.redis_url = proc, port, log, redis_url
+        self.race = RaceWatch(f"laurel on port {port}", log)
 
     @property
     def base(self) -> str:
@@ -189,6 +194,7 @@ def _starter(stack, binary: str, started: list):
                                   "--access-log", "off"], cwd=stack.dir, stdout=f, stderr=subprocess.STDOUT)
         lr = Laurel(p, port, log, redis_url)
         started.append(lr)
+        _race_watches.append(lr.race)
         if wait_ready:
             def ready():
                 if p.poll() is not None:
@@ -204,6 +210,20 @@ def _kill_all(started: list) -> None:
         if lr.proc.poll() is None:
             lr.proc.kill()
             lr.proc.wait(5)
+    check_logs(lr.race for lr in started)
+
+
+# Every laurel started in this pytest process, alive or not: each log is read from where the
+# previous check stopped, so a report fails exactly one test.
+_race_watches: list[RaceWatch] = []
+
+
+@pytest.fixture(autouse=True)
+def no_data_race():
+    """Fails the test if a laurel reported a data race while it ran (its processes included: this
+    fixture is torn down after the test's own factories have stopped them)."""
+    yield
+    check_logs(_race_watches)
 
 
 @pytest.fixture
