@@ -318,6 +318,7 @@ func (r *Runner) settle(ctx context.Context) {
 	for time.Now().Before(deadline) {
 		total := r.leftBehind(ctx) - r.baseline
 		if total <= 0 {
+			r.leftover = 0
 			time.Sleep(time.Second)
 			return
 		}
