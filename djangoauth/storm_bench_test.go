@@ -124,7 +124,10 @@ func BenchmarkVerdictDB(b *testing.B) {
 		})
 		b.Run(engine+"/miss", func(b *testing.B) {
 			a, valid, _ := benchBackend(b, engine, 0, nil)
-			ctx := context.Background()
+			// A handshake's ctx can be cancelled (the client may leave),
+			// which makes the drivers watch it.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			b.ReportAllocs()
 			for b.Loop() {
 				if v := a.VerdictForSessionKey(ctx, valid); !v.Authenticated || v.Cached {
