@@ -9,13 +9,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// maxAddBatch bounds how many GroupAdd calls share one pipeline.
+// maxAddBatch bounds how many GroupAdd/GroupDiscard calls share one
+// pipeline.
 const maxAddBatch = 1024
 
-// addReq is one GroupAdd call waiting for its host's adder.
+// addReq is one GroupAdd (or, with discard, GroupDiscard) call waiting for
+// its host's adder.
 type addReq struct {
 	key, channel string
 	score        float64
+	discard      bool
 	// state is addQueued until the adder takes the request (addTaken) or
 	// its caller gives up first (addAbandoned, never sent).
 	state atomic.Int32
@@ -29,9 +32,10 @@ const (
 	addAbandoned
 )
 
-// adder coalesces the GroupAdd calls of one host: concurrent calls are sent
-// as one pipeline (each call's ZADD then EXPIRE, calls in arrival order),
-// so a connect storm of N sockets costs a few round trips instead of 2N.
+// adder coalesces the GroupAdd and GroupDiscard calls of one host:
+// concurrent calls are sent as one pipeline (each GroupAdd's ZADD then
+// EXPIRE, each GroupDiscard's ZREM, calls in arrival order), so a connect or
+// disconnect storm of N sockets costs a few round trips instead of 2N.
 // Its goroutine is started with the layer's other goroutines and stopped by
 // Close.
 type adder struct {
@@ -71,8 +75,12 @@ func (a *adder) take() []*addReq {
 	return batch
 }
 
-// startAdders starts one adder goroutine per host, once.
+// startAdders starts one adder goroutine per host, once; false means the
+// layer is closed.
 func (l *Layer) startAdders() bool {
+	if l.addersOn.Load() {
+		return true // enqueue reports a closed adder
+	}
 	l.lifeMu.Lock()
 	defer l.lifeMu.Unlock()
 	if l.closed.Load() {
@@ -86,6 +94,7 @@ func (l *Layer) startAdders() bool {
 				l.runAdder(l.ctx, l.client(i), &l.adders[i])
 			}()
 		}
+		l.addersOn.Store(true)
 	})
 	return true
 }
@@ -124,7 +133,7 @@ func (l *Layer) runAdder(ctx context.Context, c redis.UniversalClient, a *adder)
 func (l *Layer) sendAdds(ctx context.Context, c redis.UniversalClient, batch []*addReq, expiry time.Duration) {
 	type cmds struct {
 		r      *addReq
-		add    *redis.IntCmd
+		first  redis.Cmder // ZADD or ZREM
 		expire *redis.BoolCmd
 	}
 	sent := make([]cmds, 0, len(batch))
@@ -133,9 +142,13 @@ func (l *Layer) sendAdds(ctx context.Context, c redis.UniversalClient, batch []*
 		if !r.state.CompareAndSwap(addQueued, addTaken) {
 			continue
 		}
+		if r.discard {
+			sent = append(sent, cmds{r: r, first: p.ZRem(ctx, r.key, r.channel)})
+			continue
+		}
 		sent = append(sent, cmds{
 			r:      r,
-			add:    p.ZAdd(ctx, r.key, redis.Z{Score: r.score, Member: r.channel}),
+			first:  p.ZAdd(ctx, r.key, redis.Z{Score: r.score, Member: r.channel}),
 			expire: p.Expire(ctx, r.key, expiry),
 		})
 	}
@@ -144,35 +157,43 @@ func (l *Layer) sendAdds(ctx context.Context, c redis.UniversalClient, batch []*
 	}
 	_, _ = p.Exec(ctx) // errors are read per command below
 	for _, s := range sent {
-		s.r.err = s.add.Err()
-		if s.r.err == nil {
+		s.r.err = s.first.Err()
+		if s.r.err == nil && s.expire != nil {
 			s.r.err = s.expire.Err()
 		}
 		close(s.r.done)
 	}
 }
 
-// groupAdd queues one GroupAdd on host i and waits for its result or ctx.
-func (l *Layer) groupAdd(ctx context.Context, i int, key, channel string) error {
+// groupAdd queues one GroupAdd (or GroupDiscard) on host i and waits for
+// its result or ctx.
+func (l *Layer) groupAdd(ctx context.Context, i int, key, channel string, discard bool) error {
+	op := "group_add"
+	if discard {
+		op = "group_discard"
+	}
 	if err := ctx.Err(); err != nil {
-		return l.wrapErr("group_add", err)
+		return l.wrapErr(op, err)
 	}
 	if !l.startAdders() {
 		return ErrClosed
 	}
-	r := &addReq{key: key, channel: channel, score: l.nowScore(), done: make(chan struct{})}
+	r := &addReq{key: key, channel: channel, discard: discard, done: make(chan struct{})}
+	if !discard {
+		r.score = l.nowScore()
+	}
 	if !l.adders[i].enqueue(r) {
 		return ErrClosed
 	}
 	select {
 	case <-r.done:
-		return l.wrapErr("group_add", r.err)
+		return l.wrapErr(op, r.err)
 	case <-ctx.Done():
 		// Abandoned before it was taken, the call is never sent; after,
 		// its commands run for the other callers of its pipeline and
 		// their effect is unknown to this caller, as with any cancelled
 		// command.
 		r.state.CompareAndSwap(addQueued, addAbandoned)
-		return l.wrapErr("group_add", ctx.Err())
+		return l.wrapErr(op, ctx.Err())
 	}
 }

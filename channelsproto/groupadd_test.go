@@ -178,3 +178,48 @@ func TestGroupAddAfterClose(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// TestGroupDiscardConcurrent: concurrent discards, coalesced with adds of
+// other callers, each remove their own member.
+func TestGroupDiscardConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	cfg := testConfig(t)
+	l := newTestLayer(t, cfg)
+	raw := rawClient(t, cfg.Hosts[0].URL)
+	const n = 300
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := l.GroupAdd(ctx, "dg", "d"+strconv.Itoa(i)); err != nil {
+				t.Errorf("add %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		wg.Go(func() {
+			// Even members leave while new ones join.
+			var err error
+			if i%2 == 0 {
+				err = l.GroupDiscard(ctx, "dg", "d"+strconv.Itoa(i))
+			} else {
+				err = l.GroupAdd(ctx, "dg", "n"+strconv.Itoa(i))
+			}
+			if err != nil {
+				t.Errorf("caller %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	members := raw.ZRange(ctx, l.groupKey("dg"), 0, -1).Val()
+	if len(members) != n {
+		t.Fatalf("%d members, want %d", len(members), n)
+	}
+	for _, m := range members {
+		i, _ := strconv.Atoi(m[1:])
+		if m[0] == 'd' && i%2 == 0 {
+			t.Errorf("%s was discarded but is still a member", m)
+		}
+	}
+}

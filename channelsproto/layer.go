@@ -115,7 +115,8 @@ type Layer struct {
 	mu      sync.Mutex
 	buffers map[string]*localQueue
 
-	adders []adder // per host, coalescing GroupAdd calls
+	adders   []adder     // per host, coalescing GroupAdd calls
+	addersOn atomic.Bool // the adders' goroutines were started
 
 	delivered, malformed, readerErrors atomic.Int64
 
@@ -354,11 +355,13 @@ func (l *Layer) GroupAdd(ctx context.Context, group, channel string) error {
 	if err := ValidateChannelName(channel); err != nil {
 		return err
 	}
-	return l.groupAdd(ctx, ConsistentHash(group, len(l.clients)), l.groupKey(group), channel)
+	return l.groupAdd(ctx, ConsistentHash(group, len(l.clients)), l.groupKey(group), channel, false)
 }
 
 // GroupDiscard removes channel from group (ZREM); a missing member is not an
-// error.
+// error. Like GroupAdd, concurrent calls share a pipeline (in arrival order,
+// with GroupAdd calls of the same host), each returns its own command's
+// error, and cancelling ctx returns at once without affecting the others.
 func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -369,8 +372,7 @@ func (l *Layer) GroupDiscard(ctx context.Context, group, channel string) error {
 	if err := ValidateChannelName(channel); err != nil {
 		return err
 	}
-	c := l.client(ConsistentHash(group, len(l.clients)))
-	return l.wrapErr("group_discard", c.ZRem(ctx, l.groupKey(group), channel).Err())
+	return l.groupAdd(ctx, ConsistentHash(group, len(l.clients)), l.groupKey(group), channel, true)
 }
 
 // groupSendLua is channels_redis 4.x group_send's script, verbatim.
