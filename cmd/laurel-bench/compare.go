@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ type compareFlags struct {
 	keep          bool
 	pprofDir      string
 	pprofFor      time.Duration
+	pprofKinds    string
 }
 
 func runCompare(ctx context.Context, args []string) error {
@@ -56,6 +58,7 @@ func runCompare(ctx context.Context, args []string) error {
 		"channel layer of both servers and the publishers for scenarios without a /core or /pubsub suffix: core (channels_redis.core.RedisChannelLayer) or pubsub (channels_redis.pubsub.RedisPubSubChannelLayer); pub/sub results are named <scenario>/pubsub")
 	fs.StringVar(&f.pprofDir, "pprof-dir", "", "save laurel's CPU profile (its first process, served with --pprof, added to -laurel-args) and Redis' INFO commandstats during each laurel scenario in this directory")
 	fs.DurationVar(&f.pprofFor, "pprof-seconds", 10*time.Second, "length of each CPU profile (from the scenario's start)")
+	fs.StringVar(&f.pprofKinds, "pprof-kinds", "storm", "comma list of scenario kinds profiled with -pprof-dir (fanout, throughput, many, storm, idle); a summary goes into the results")
 	fs.BoolVar(&f.keep, "keep", false, "keep each stack's temporary directory (server logs) after the run")
 	fs.StringVar(&f.laurelArgs, "laurel-args", "", "extra arguments to every laurel serve, space-separated (e.g. --pprof)")
 	fs.StringVar(&f.servers, "servers", "daphne,laurel", "servers to run against, in order")
@@ -207,19 +210,20 @@ func runCompare(ctx context.Context, args []string) error {
 			}
 			log.Info("scenario", "name", sc, "server", name)
 			var prof *profiling
-			if f.pprofDir != "" && name == "laurel" {
+			if f.pprofDir != "" && name == "laurel" && slices.Contains(strings.Split(f.pprofKinds, ","), bench.Kind(sc)) {
 				prof = startProfile(ctx, r, srv, filepath.Join(f.pprofDir, strings.ReplaceAll(label, "/", "-")), f.pprofFor)
 			}
 			start, load := time.Now(), bench.Load1()
 			res, err := runScenario(ctx, r, srv, sc, f)
+			var profile string
 			if prof != nil {
-				prof.finish(ctx, log)
+				profile = prof.finish(ctx, log, f.laurelBin)
 			}
 			if err != nil {
 				res = bench.Result{Values: map[string]float64{}, Note: "failed: " + err.Error()}
 				log.Error("scenario failed", "name", label, "server", name, "err", err)
 			}
-			res.Scenario, res.Server = label, name
+			res.Scenario, res.Server, res.Profile = label, name, profile
 			if n := r.LeftBehind(); n > 0 {
 				res.Values[bench.MetricLeftBehind] = float64(n)
 				res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; %d memberships of closed sockets left in Redis", n), "; ")

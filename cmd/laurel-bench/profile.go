@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -65,8 +66,11 @@ func fetchTo(ctx context.Context, url, path string) error {
 }
 
 // finish waits for the profile and writes Redis' command statistics before
-// and after the scenario.
-func (p *profiling) finish(ctx context.Context, log *slog.Logger) {
+// and after the scenario. It returns a summary of the profile for the
+// report: its duration and samples, and the functions of laurel, its
+// drivers and the runtime that use the most CPU (cumulative), from
+// `go tool pprof -top -cum` on laurelBin.
+func (p *profiling) finish(ctx context.Context, log *slog.Logger, laurelBin string) string {
 	after, _ := p.r.CommandStats(ctx)
 	text := fmt.Sprintf("# INFO commandstats before the scenario\n%s\n# after (%.1f s later)\n%s\n",
 		p.before, time.Since(p.started).Seconds(), after)
@@ -75,7 +79,51 @@ func (p *profiling) finish(ctx context.Context, log *slog.Logger) {
 	}
 	if err := <-p.done; err != nil {
 		log.Warn("profile", "err", err)
-		return
+		return ""
 	}
 	log.Info("profile written", "path", p.base+".pprof")
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=300", laurelBin, p.base+".pprof").Output() //nolint:gosec // our files
+	if err != nil {
+		log.Warn("go tool pprof", "err", err)
+		return ""
+	}
+	return summarizeProfile(string(out), profileLines)
+}
+
+// profileLines bounds the functions a profile summary lists.
+const profileLines = 25
+
+// profileKeep selects the functions worth listing: laurel's own, the
+// session-store drivers, the WebSocket and HTTP layers, and the runtime's
+// big items (syscalls, allocation, GC).
+var profileKeep = []string{"laurel-server/laurel/", "modernc.org/sqlite.", "jackc/pgx", "database/sql.(*DB)",
+	"net/http.(*conn).serve", "syscall.Syscall", "Syscall6", "runtime.mallocgc", "runtime.gcBgMarkWorker", "go-redis"}
+
+// summarizeProfile keeps the header lines (Duration, samples) and at most n
+// rows of `pprof -top -cum` output whose function matches profileKeep.
+func summarizeProfile(top string, n int) string {
+	var b strings.Builder
+	rows := 0
+	for _, line := range strings.Split(top, "\n") {
+		switch {
+		case strings.HasPrefix(line, "Duration:"):
+			b.WriteString(line + "\n      flat  flat%   sum%        cum   cum%\n")
+		case rows < n && keepRow(line):
+			b.WriteString(line + "\n")
+			rows++
+		}
+	}
+	return b.String()
+}
+
+func keepRow(line string) bool {
+	if len(strings.Fields(line)) < 6 {
+		return false
+	}
+	for _, k := range profileKeep {
+		if strings.Contains(line, k) {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,7 @@ func UpdateDoc(path string, pairs []Pair, run RunInfo) error {
 		return err
 	}
 	t.WriteString("\n")
+	writeProfiles(&t, pairs)
 	s, err := replaceBetween(string(b), DocBegin, DocEnd, t.String())
 	if err != nil {
 		return fmt.Errorf("bench: %s: %w", path, err)
@@ -73,4 +74,17 @@ func writeConditions(t *strings.Builder, pairs []Pair) {
 		}
 	}
 	t.WriteString("\n")
+}
+
+// writeProfiles adds the CPU profile summaries results carry.
+func writeProfiles(t *strings.Builder, pairs []Pair) {
+	for _, p := range pairs {
+		for _, r := range []*Result{p.Daphne, p.Laurel} {
+			if r == nil || r.Profile == "" {
+				continue
+			}
+			fmt.Fprintf(t, "CPU profile of one %s process during %s (`go tool pprof -top -cum`, laurel's own functions, its drivers and the runtime's largest items):\n\n```\n%s```\n\n",
+				r.Server, p.Scenario, r.Profile)
+		}
+	}
 }

@@ -34,6 +34,9 @@ type Result struct {
 	Seconds    float64 `json:"seconds,omitempty"`
 	Load1Start float64 `json:"load1_start,omitempty"`
 	Load1End   float64 `json:"load1_end,omitempty"`
+	// Profile summarizes laurel's CPU profile during the run (compare
+	// -pprof-dir), as `go tool pprof -top -cum` rows.
+	Profile string `json:"profile,omitempty"`
 }
 
 // Metric names used in Result.Values.
