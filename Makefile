@@ -28,7 +28,9 @@ bench:
 	go test -run='^$$' -bench=. -benchmem ./...
 
 # laurel vs Daphne side by side (docs/benchmarks.md): regenerates the doc's results table and chart.
-BENCH_SCENARIOS ?= fanout-1k,throughput-1k,throughput-go-1k@laurel,storm-sqlite,storm-postgres,many-10k@laurel,fanout-10k@laurel,idle-10k,idle-50k@laurel,idle-100k@laurel
+BENCH_SCENARIOS ?= fanout-1k,fanout-1k/pubsub,throughput-1k,throughput-go-1k@laurel,throughput-go-1k/pubsub@laurel,throughput-go-10k@laurel,storm-sqlite,storm-postgres,many-10k@laurel,fanout-10k@laurel,idle-10k,idle-50k@laurel,idle-100k@laurel
+# Connect storms are profiled (laurel serve --pprof); the profiles go to bin/bench-profiles.
+BENCH_FLAGS ?= -pprof-dir bin/bench-profiles -pprof-seconds 5s
 bench-compare:
 	go build -o bin/laurel-bench ./cmd/laurel-bench
-	bin/laurel-bench compare -scenarios $(BENCH_SCENARIOS) -json docs/benchmarks.json -doc docs/benchmarks.md -png docs/img/benchmarks.png
+	bin/laurel-bench compare -scenarios $(BENCH_SCENARIOS) $(BENCH_FLAGS) -json docs/benchmarks.json -doc docs/benchmarks.md -png docs/img/benchmarks.png
