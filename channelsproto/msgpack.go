@@ -174,15 +174,18 @@ func encodeValue(e *msgpack.Encoder, v any, depth int) error {
 // appendStrHeader writes the smallest msgpack str header for n bytes, as
 // msgpack.Encoder.EncodeString does (fixstr, str8, str16, str32).
 func appendStrHeader(buf *bytes.Buffer, n int) {
+	// Each case's bound makes its conversion exact, except str32 beyond
+	// 4 GiB, which msgpack cannot represent (Encoder.EncodeString
+	// truncates the same way).
 	switch {
 	case n < 32:
-		buf.WriteByte(msgpcode.FixedStrLow | byte(n))
+		buf.WriteByte(msgpcode.FixedStrLow | byte(n)) //nolint:gosec // n < 32
 	case n <= math.MaxUint8:
-		buf.Write([]byte{msgpcode.Str8, byte(n)})
+		buf.Write([]byte{msgpcode.Str8, byte(n)}) //nolint:gosec // n <= 255
 	case n <= math.MaxUint16:
-		buf.Write([]byte{msgpcode.Str16, byte(n >> 8), byte(n)})
+		buf.Write(binary.BigEndian.AppendUint16([]byte{msgpcode.Str16}, uint16(n))) //nolint:gosec // n <= 65535
 	default:
-		buf.Write([]byte{msgpcode.Str32, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+		buf.Write(binary.BigEndian.AppendUint32([]byte{msgpcode.Str32}, uint32(n))) //nolint:gosec // see above
 	}
 }
 
