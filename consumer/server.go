@@ -40,6 +40,11 @@ type Server struct {
 	ioStop    chan struct{}
 	ioWG      sync.WaitGroup
 
+	// releasing bounds the sockets leaving their groups at once, so that
+	// a disconnect storm queues here instead of timing out in the layer's
+	// connection pool (and starving its health checks).
+	releasing chan struct{}
+
 	mu      sync.RWMutex
 	sockets map[string]*socket // by channel name
 	perAddr map[string]int     // open sockets by client address, when limited
@@ -66,13 +71,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("consumer: registering metrics: %w", err)
 	}
 	s := &Server{
-		cfg:     c,
-		log:     c.Logger,
-		routes:  routes,
-		m:       m,
-		epoch:   time.Now(),
-		sockets: map[string]*socket{},
-		perAddr: map[string]int{},
+		cfg:    c,
+		log:    c.Logger,
+		routes: routes,
+		m:      m,
+		epoch:  time.Now(),
+
+		releasing: make(chan struct{}, releaseWorkers),
+		sockets:   map[string]*socket{},
+		perAddr:   map[string]int{},
 	}
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: c.HandshakeTimeout,
@@ -270,6 +277,10 @@ func (s *Server) stopIO() {
 func (s *Server) flusherFor(id uint64) *flusher {
 	return s.flushers[id%uint64(len(s.flushers))]
 }
+
+// releaseWorkers bounds the concurrent group_discard rounds of ended
+// sockets (see Server.releasing).
+const releaseWorkers = 32
 
 // Reasons register refuses a socket.
 const (

@@ -324,7 +324,9 @@ func (sk *socket) end() {
 // cleanup leaves the socket's groups and unregisters it; it runs once.
 func (sk *socket) cleanup() {
 	s := sk.srv
+	s.releasing <- struct{}{}
 	sk.release()
+	<-s.releasing
 	s.m.socketsOpen.Dec()
 	hook(s.cfg.Hooks.Disconnected, sk.client, sk.path)
 	sk.log(slog.LevelDebug, "socket closed")
