@@ -12,9 +12,17 @@
 //
 // Events arrive through Server.Deliver, which the channel layer calls once per
 // Redis message with the local channel names it targets. Each event is encoded
-// once and the bytes are shared by every recipient socket (a
-// websocket.PreparedMessage); enqueueing never blocks, and a socket whose
-// bounded queue is full is closed with CloseSlowConsumer.
+// once into a whole WebSocket frame shared by every recipient socket;
+// enqueueing never blocks, and a socket whose bounded queue is full is closed
+// with CloseSlowConsumer.
+//
+// An idle socket holds no goroutine. gorilla/websocket answers the handshake
+// only; the package then speaks RFC 6455 itself (wsframe.go). Reads wait on
+// internal/netpoll (epoll) and run one message at a time on a short-lived
+// goroutine; a few flusher goroutines write each socket's queue with one
+// non-blocking writev, handing a socket whose kernel buffer is full to a
+// goroutine of its own until it catches up; one sweeper goroutine runs every
+// socket's timers. Without epoll each socket reads on its own goroutine.
 //
 // The HTTP statuses, WebSocket close codes and error-frame codes the package
 // uses are all listed in codes.go and in docs/configuration.md.
