@@ -49,6 +49,8 @@ var Headlines = map[string][]Headline{
 		{MetricDBCPU, "PostgreSQL CPU (%)", true, true},
 		{MetricRedisCPU, "Redis CPU (%)", true, true},
 		{MetricClientCPU, "client processes' CPU (%)", true, true},
+		{MetricServerMSPerConnect, "server CPU per connect (ms)", true, false},
+		{MetricTotalMSPerConnect, "CPU per connect, all processes (ms)", true, true},
 	},
 	"idle": {
 		{MetricRSSPerSocket, "RSS per socket (KB)", true, false}, {MetricRSS, "server RSS (MB)", true, false},

@@ -92,6 +92,11 @@ const (
 	// and backends) CPU during a connect storm, in % of one core.
 	MetricRedisCPU = "redis_cpu_pct" //nolint:gosec // a metric name, not a credential
 	MetricDBCPU    = "db_cpu_pct"
+	// MetricServerMSPerConnect and MetricTotalMSPerConnect are the CPU time
+	// one connect cost during a storm, in ms: the server's, and that of the
+	// server, the database, Redis and the clients together.
+	MetricServerMSPerConnect = "server_cpu_ms_per_connect"
+	MetricTotalMSPerConnect  = "total_cpu_ms_per_connect"
 	// MetricInFlight is a connect storm's handshakes in flight per client
 	// process.
 	MetricInFlight = "in_flight"
@@ -628,6 +633,13 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	res.Values[MetricConnected] = float64(o.memberships)
 	res.Values[MetricFailures] = float64(n - o.memberships)
 	res.Values[MetricConnectsPS] = float64(o.memberships) / o.subscribed.Seconds()
+	// CPU time per connect: the server's own, and everything's (server,
+	// database, Redis and clients), in ms.
+	if rate := res.Values[MetricConnectsPS]; rate > 0 {
+		v := res.Values
+		res.Values[MetricServerMSPerConnect] = 10 * v[MetricCPU] / rate
+		res.Values[MetricTotalMSPerConnect] = 10 * (v[MetricCPU] + v[MetricDBCPU] + v[MetricRedisCPU] + v[MetricClientCPU]) / rate
+	}
 	res.Values[MetricHandshakeP99] = ms(rep.Handshake.Quantile(0.99))
 	if rep.FirstError != "" {
 		res.Note = "first failure: " + rep.FirstError
