@@ -32,6 +32,7 @@ ROOT = os.path.dirname(COMPAT)
 DJPROJECT = os.path.join(COMPAT, "djproject")
 sys.path.insert(0, COMPAT)
 
+from harness.racelog import RaceWatch, check_logs  # noqa: E402
 from harness.servers import free_port, start_redis, wait_port  # noqa: E402
 
 from .client import USERS  # noqa: E402
@@ -60,16 +61,18 @@ class Proc:
     name: str
     proc: subprocess.Popen
     log: str
+    race: RaceWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.race = RaceWatch(self.name, self.log)
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{_tail(self.log)}")
 
     def check_no_race(self) -> None:
-        """laurel runs built with -race: any race report in its log fails the test that saw it."""
-        with open(self.log, "rb") as f:
-            if b"WARNING: DATA RACE" in f.read():
-                raise AssertionError(f"{self.name} reported a data race:\n{_tail(self.log, 200)}")
+        """laurel runs built with -race: a race report in its log fails the test that saw it."""
+        self.race.check()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -196,8 +199,12 @@ def stack():
         for p in reversed(list(s.procs.values())):
             p.stop()
         r.stop()
-        if os.environ.get("LAUREL_E2E_KEEP") != "1":
-            shutil.rmtree(d, ignore_errors=True)
+        try:
+            # A race reported after the last test's check (during shutdown) fails the session.
+            check_logs(p.race for p in s.procs.values())
+        finally:
+            if os.environ.get("LAUREL_E2E_KEEP") != "1":
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def _start_laurel(stack: Stack, go_build) -> None:
