@@ -232,3 +232,18 @@ func BenchmarkGroupAddConcurrent1000(b *testing.B) {
 		b.Fatalf("storm-0 has %d members (%v), want %d", n, err, callers/10)
 	}
 }
+
+// BenchmarkGroupAddSerial: one caller at a time (no coalescing possible),
+// for the latency the per-host pipeline adds to a lone GroupAdd.
+func BenchmarkGroupAddSerial(b *testing.B) {
+	cfg := testConfig(b)
+	l := newTestLayer(b, cfg)
+	ctx := testCtx(b)
+	ch := l.NewChannel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.GroupAdd(ctx, "serial", ch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -238,6 +238,9 @@ func splitTarget(msg Map) ([]string, Map, error) {
 func (l *Layer) push(channels []string, msg Map) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.disp != nil && len(l.buffers) == 0 {
+		return // nobody pulls with Receive: nothing to buffer
+	}
 	for _, ch := range channels {
 		q := l.buffers[ch]
 		if q == nil {
