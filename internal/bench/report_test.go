@@ -3,6 +3,9 @@ package bench
 import (
 	"bytes"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,5 +131,25 @@ func TestSampleProcSelf(t *testing.T) {
 	}
 	if _, err := SampleProc(-1); err == nil {
 		t.Error("sampled pid -1")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `# HELP laurel_handshakes_total x
+laurel_handshakes_total{reason="ok",result="accepted"} 99000
+laurel_handshakes_total{reason="layer_unavailable",result="unavailable"} 121
+laurel_handshakes_total{reason="no_session",result="forbidden"} 0
+laurel_handshakes_total{reason="bad_origin",result="forbidden"} 2
+`)
+	}))
+	t.Cleanup(srv.Close)
+	s := &Server{Metrics: []string{srv.URL, srv.URL}}
+	if got, want := refusals(s), "forbidden/bad_origin 4, unavailable/layer_unavailable 242"; got != want {
+		t.Errorf("refusals = %q, want %q", got, want)
+	}
+	if got := refusals(&Server{}); got != "" {
+		t.Errorf("refusals without metrics = %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -644,6 +645,9 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	if rep.FirstError != "" {
 		res.Note = "first failure: " + rep.FirstError
 	}
+	if why := refusals(srv); why != "" {
+		res.Note = strings.TrimPrefix(res.Note+"; laurel refused handshakes: "+why, "; ")
+	}
 	return res, nil
 }
 
@@ -701,6 +705,9 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	if rep.DropError != "" {
 		notes = append(notes, fmt.Sprintf("%d sockets dropped, first: %s", rep.Dropped, rep.DropError))
 	}
+	if why := refusals(srv); why != "" {
+		notes = append(notes, "laurel refused handshakes: "+why)
+	}
 	res.Note = strings.Join(notes, "; ")
 	r.settle(ctx)
 	return res, nil
@@ -750,6 +757,53 @@ func (r *Runner) perProcess(v map[string]float64, srv *Server, f *Fleet) {
 		total += s.RSS
 	}
 	v[MetricMachineRSS] = float64(total) / mb
+}
+
+// refusals sums laurel_handshakes_total over srv's metrics endpoints for
+// every result but "accepted", as "result/reason count" pairs (empty for a
+// server without metrics): why laurel refused handshakes.
+func refusals(srv *Server) string {
+	counts := map[string]float64{}
+	for _, u := range srv.Metrics {
+		resp, err := http.Get(u) //nolint:gosec // loopback URL from stack.py
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "laurel_handshakes_total{") || strings.Contains(line, `result="accepted"`) {
+				continue
+			}
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil || v == 0 {
+				continue
+			}
+			counts[label(line, "result")+"/"+label(line, "reason")] += v
+		}
+		_ = resp.Body.Close()
+	}
+	var parts []string
+	for k, v := range counts {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// label is the value of a Prometheus sample line's label name.
+func label(line, name string) string {
+	i := strings.Index(line, name+`="`)
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(name)+2:]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return rest[:j]
 }
 
 // scrapeOne reads the gauge name from one metrics endpoint.
