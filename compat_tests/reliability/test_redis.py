@@ -98,8 +98,11 @@ def test_redis_kill9_restart_under_load(stack, redis_factory, laurel_factory, pe
     for ws in socks:
         ws.close()
     wait_for(lambda: lr.metric("laurel_sockets_open") == 0, 10, "sockets closed")
-    wait_for(lambda: lr.metric("go_goroutines") <= goroutines_before - SOCKETS * 2 + 5, 10,
-             f"goroutines back below the level with {SOCKETS} sockets open (was {goroutines_before})")
+    # No goroutine per idle socket, so the count with the sockets open is the
+    # server's own level: a goroutine leaked by the crash, a reconnect round
+    # or a closed socket would keep it above that.
+    wait_for(lambda: lr.metric("go_goroutines") <= goroutines_before, 10,
+             f"goroutines back to the level before the crash ({goroutines_before})")
     assert "group memberships re-added" in lr.log_text()
 
 
