@@ -22,6 +22,7 @@ func runClients(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Each, "each", false, "socket g subscribes to task <group><g>")
 	fs.StringVar(&sources, "source", "", "comma-separated local addresses to bind, round robin")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "handshakes in flight")
+	fs.IntVar(&cfg.Retry503, "retry-503", 0, "times a handshake refused with 503 is tried again (after Retry-After, at most 5 s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

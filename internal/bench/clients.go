@@ -44,6 +44,10 @@ type ClientConfig struct {
 	// choice. Bound sockets set IP_BIND_ADDRESS_NO_PORT (Linux), so the
 	// port is picked at connect time and not reserved per source address.
 	SourceIPs []string
+	// Retry503 is how many times a handshake refused with 503 is tried
+	// again (after the response's Retry-After, at most 5 s). Zero value
+	// means none: the refusal counts as a failure.
+	Retry503 int
 	// Concurrency bounds simultaneous handshakes. Zero value means 100.
 	Concurrency int
 	// HandshakeTimeout bounds one connect+upgrade. Zero value means 30 s.
@@ -88,6 +92,8 @@ type ClientReport struct {
 	Other      int64 `json:"other"`
 	// Primed counts sockets that received at least one frame without a seq.
 	Primed int64 `json:"primed"`
+	// Retried counts handshakes tried again after a 503 (Retry503).
+	Retried int64 `json:"retried"`
 	// ClosedByServer counts sockets the server closed during the run.
 	ClosedByServer int64  `json:"closed_by_server"`
 	CloseError     string `json:"close_error,omitempty"`
@@ -112,6 +118,7 @@ type clientRun struct {
 	outOfOrder atomic.Int64
 	other      atomic.Int64
 	primed     atomic.Int64
+	retried    atomic.Int64
 	closed     atomic.Int64
 	dropped    atomic.Int64
 	stopping   atomic.Bool
@@ -198,7 +205,7 @@ loop:
 	}
 	readers.Wait()
 	rep.Received, rep.OutOfOrder, rep.Other = r.received.Load(), r.outOfOrder.Load(), r.other.Load()
-	rep.Primed = r.primed.Load()
+	rep.Primed, rep.Retried = r.primed.Load(), r.retried.Load()
 	rep.ClosedByServer, rep.CloseError = r.closed.Load(), r.closeErr
 	rep.Dropped, rep.DropError = r.dropped.Load(), r.dropErr
 	rep.FirstRecv, rep.LastRecv = r.firstRecv.Load(), r.lastRecv.Load()
@@ -235,6 +242,21 @@ func (r *clientRun) connect(ctx context.Context, i int) *websocket.Conn {
 	h.Set("Cookie", cfg.Cookies[i%len(cfg.Cookies)])
 	start := time.Now()
 	c, resp, err := d.DialContext(ctx, cfg.URL, h)
+	for try := 0; err != nil && try < cfg.Retry503 && resp != nil && resp.StatusCode == http.StatusServiceUnavailable; try++ {
+		// Refused while the server is briefly not ready: come back after
+		// its Retry-After (at most 5 s), as laurel's browser client does.
+		_ = resp.Body.Close()
+		wait := 5 * time.Second
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 && s < 5 {
+			wait = time.Duration(s) * time.Second
+		}
+		r.retried.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		c, resp, err = d.DialContext(ctx, cfg.URL, h)
+	}
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}

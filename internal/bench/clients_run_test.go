@@ -191,3 +191,64 @@ func TestRunClientsReadsWhileConnecting(t *testing.T) {
 		}
 	}
 }
+
+// TestRunClientsRetry503 checks that a handshake refused with 503 is tried
+// again after Retry-After when Retry503 allows it, and counted.
+func TestRunClientsRetry503(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	refused := map[string]bool{}
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !refused[r.Header.Get("Cookie")]
+		refused[r.Header.Get("Cookie")] = true
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Close() }()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	run := func(retry int) *ClientReport {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		pr, pw := io.Pipe()
+		go func() {
+			_ = RunClients(ctx, ClientConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Origin: srv.URL,
+				Cookies: []string{fmt.Sprintf("sessionid=r%d-a", retry), fmt.Sprintf("sessionid=r%d-b", retry)}, N: 2,
+				Group: "g", Retry503: retry}, pw)
+			_ = pw.Close()
+		}()
+		var rep *ClientReport
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var l Line
+			_ = json.Unmarshal(sc.Bytes(), &l)
+			if l.Type == "connected" {
+				cancel()
+			}
+			if l.Type == "report" {
+				rep = l.Report
+			}
+		}
+		return rep
+	}
+	if rep := run(0); rep == nil || rep.Connected != 0 || rep.Failed != 2 || rep.Retried != 0 {
+		t.Errorf("without retries: %+v, want 2 failures", rep)
+	}
+	if rep := run(2); rep == nil || rep.Connected != 2 || rep.Failed != 0 || rep.Retried != 2 {
+		t.Errorf("with retries: %+v, want 2 connected after 2 retries", rep)
+	}
+}

@@ -30,6 +30,8 @@ type FleetSpec struct {
 	Concurrency int
 	// SourceIPs, when true, binds process k to 127.0.0.(2+k).
 	SourceIPs bool
+	// Retry503 as in ClientConfig.
+	Retry503 int
 }
 
 // Fleet is a set of running client processes.
@@ -62,6 +64,9 @@ func StartFleet(ctx context.Context, s FleetSpec) (*Fleet, error) {
 			"-concurrency", fmt.Sprint(s.Concurrency)}
 		if s.Each {
 			args = append(args, "-each")
+		}
+		if s.Retry503 > 0 {
+			args = append(args, "-retry-503", fmt.Sprint(s.Retry503))
 		}
 		if s.SourceIPs {
 			args = append(args, "-source", fmt.Sprintf("127.0.0.%d", 2+k))
@@ -204,6 +209,7 @@ func (f *Fleet) Stop() ClientReport {
 		total.OutOfOrder += r.OutOfOrder
 		total.Other += r.Other
 		total.Primed += r.Primed
+		total.Retried += r.Retried
 		total.ClosedByServer += r.ClosedByServer
 		total.CloseError = firstNonEmpty(total.CloseError, r.CloseError)
 		total.Dropped += r.Dropped

@@ -59,6 +59,7 @@ var Headlines = map[string][]Headline{
 		{MetricStackPerSocket, "goroutine stacks per socket (KB)", true, false},
 		{MetricFailures, "sockets not open", true, false},
 		{MetricDropped, "sockets dropped without a close frame", true, false},
+		{MetricRetried, "handshakes retried after a 503", true, false},
 		{MetricServerProcs, "server processes", true, true},
 		{MetricMaxProcSockets, "most sockets in one server process", true, true},
 		{MetricMaxProcRSS, "largest server process RSS (MB)", true, false},

@@ -62,6 +62,8 @@ const (
 	MetricGoroutines   = "goroutines"
 	MetricThreads      = "threads"
 	MetricClosed       = "closed_by_server"
+	// MetricRetried counts setup handshakes tried again after a 503.
+	MetricRetried = "handshakes_retried"
 	// MetricLeftBehind counts what the scenario's closed sockets left in
 	// Redis (Runner.LeftBehind).
 	MetricLeftBehind = "left_behind"
@@ -133,6 +135,10 @@ func (r *Runner) redis() *redis.Client {
 // (Twisted's default listen backlog of 50) resets connections beyond it.
 const setupConcurrency = 25
 
+// setupRetry503 is how often a setup connect refused with 503 is retried
+// (ClientConfig.Retry503); the retries are reported.
+const setupRetry503 = 3
+
 // drainMax bounds the wait for frames after the last publish: frames
 // arriving later count as lost.
 const drainMax = 3 * time.Minute
@@ -176,12 +182,15 @@ func (r *Runner) members(ctx context.Context, group string, n int, each bool) (i
 
 // open connects n sockets to srv and waits until the server has put every
 // one of them in its task group (membership visible in Redis).
-func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, each bool, conc int, sourceIPs bool) (*opened, error) {
+//
+// retry503 is ClientConfig.Retry503: setup connects retry, connect storms
+// (which measure refusals) do not.
+func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, each bool, conc int, sourceIPs bool, retry503 int) (*opened, error) {
 	r.baseline, r.leftover = r.leftBehind(ctx), 0
 	o := &opened{start: time.Now()}
 	f, err := StartFleet(ctx, FleetSpec{Exe: r.Exe, URL: srv.URL("/ws/tasks/"), Origin: srv.Origin(),
 		CookiesPath: r.Stack.CookiesPath, N: n, PerProc: r.PerProc, Group: group, Each: each,
-		Concurrency: conc, SourceIPs: sourceIPs})
+		Concurrency: conc, SourceIPs: sourceIPs, Retry503: retry503})
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +520,7 @@ func (r *Runner) cpuSince(srv *Server, before ProcSample, since time.Time) float
 func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, rate float64, dur time.Duration) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
 	group := uniq("fan")
-	o, err := r.open(ctx, srv, n, group, false, setupConcurrency, n > 15000)
+	o, err := r.open(ctx, srv, n, group, false, setupConcurrency, n > 15000, setupRetry503)
 	if err != nil {
 		return res, err
 	}
@@ -538,7 +547,7 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, count int, publisher string) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
 	group := uniq("thr")
-	o, err := r.open(ctx, srv, n, group, false, setupConcurrency, n > 15000)
+	o, err := r.open(ctx, srv, n, group, false, setupConcurrency, n > 15000, setupRetry503)
 	if err != nil {
 		return res, err
 	}
@@ -575,7 +584,7 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int, dur time.Duration, publishers int) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
 	group := uniq("many")
-	o, err := r.open(ctx, srv, n, group, true, setupConcurrency, n > 15000)
+	o, err := r.open(ctx, srv, n, group, true, setupConcurrency, n > 15000, setupRetry503)
 	if err != nil {
 		return res, err
 	}
@@ -614,7 +623,7 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	if r.Stack.PGPID > 0 {
 		dbCPU = newCPUMeter(func() []int { return WithChildren(r.Stack.PGPID) })
 	}
-	o, err := r.open(ctx, srv, n, group, false, conc, n > 15000)
+	o, err := r.open(ctx, srv, n, group, false, conc, n > 15000, 0)
 	if err != nil {
 		return res, err
 	}
@@ -659,7 +668,7 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	if err != nil {
 		return res, err
 	}
-	o, err := r.open(ctx, srv, n, uniq("idle"), false, setupConcurrency, true)
+	o, err := r.open(ctx, srv, n, uniq("idle"), false, setupConcurrency, true, setupRetry503)
 	if err != nil {
 		return res, err
 	}
@@ -698,6 +707,7 @@ func (r *Runner) Idle(ctx context.Context, name string, srv *Server, n int, rest
 	res.Values[MetricFailures] = float64(n - o.memberships)
 	res.Values[MetricClosed] = float64(rep.ClosedByServer)
 	res.Values[MetricDropped] = float64(rep.Dropped)
+	res.Values[MetricRetried] = float64(rep.Retried)
 	var notes []string
 	if rep.FirstError != "" {
 		notes = append(notes, "first failure: "+rep.FirstError)
@@ -861,6 +871,7 @@ func (r *Runner) fill(res *Result, o *opened, rep ClientReport, st PublishStats,
 	v[MetricOutOfOrder] = float64(rep.OutOfOrder)
 	v[MetricClosed] = float64(rep.ClosedByServer)
 	v[MetricDropped] = float64(rep.Dropped)
+	v[MetricRetried] = float64(rep.Retried)
 	v[MetricP50] = ms(rep.Latency.Quantile(0.50))
 	v[MetricP99] = ms(rep.Latency.Quantile(0.99))
 	v[MetricMax] = ms(rep.Latency.Max)
