@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/png"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -151,5 +152,33 @@ laurel_handshakes_total{reason="bad_origin",result="forbidden"} 2
 	}
 	if got := refusals(&Server{}); got != "" {
 		t.Errorf("refusals without metrics = %q", got)
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `laurel_delivery_latency_seconds_bucket{le="0.001"} 50
+laurel_delivery_latency_seconds_bucket{le="0.005"} 90
+laurel_delivery_latency_seconds_bucket{le="0.025"} 100
+laurel_delivery_latency_seconds_bucket{le="+Inf"} 100
+laurel_delivery_latency_seconds_sum 1
+laurel_delivery_latency_seconds_count 100
+`)
+	}))
+	t.Cleanup(srv.Close)
+	h := scrapeHistogram(&Server{Metrics: []string{srv.URL}}, "laurel_delivery_latency_seconds")
+	before := histogram{0.001: 40, 0.005: 40, 0.025: 40, math.Inf(1): 40}
+	// Since before: 10 in ≤1 ms, 50 in ≤5 ms, 60 in ≤25 ms.
+	for _, tc := range []struct {
+		q    float64
+		want float64
+	}{{0.1, 0.001}, {0.5, 0.005}, {0.99, 0.025}} {
+		if got, ok := h.quantileSince(before, tc.q); !ok || got != tc.want {
+			t.Errorf("quantile %v = %v, %v; want %v", tc.q, got, ok, tc.want)
+		}
+	}
+	if _, ok := h.quantileSince(h, 0.99); ok {
+		t.Error("a quantile of no observations")
 	}
 }

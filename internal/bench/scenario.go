@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,11 @@ const (
 	MetricGoroutines   = "goroutines"
 	MetricThreads      = "threads"
 	MetricClosed       = "closed_by_server"
+	// MetricServerP99 is the upper bound (ms) of the
+	// laurel_delivery_latency_seconds bucket holding the p99 of the run's
+	// deliveries: the part of the latency spent inside laurel, from
+	// receiving the message from Redis to writing the frame.
+	MetricServerP99 = "server_p99_ms_le"
 	// MetricRetried counts setup handshakes tried again after a 503.
 	MetricRetried = "handshakes_retried"
 	// MetricLeftBehind counts what the scenario's closed sockets left in
@@ -527,6 +533,7 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 	defer r.settle(ctx)
 	before, _ := SampleProcs(srv.PIDs)
 	meters := r.sideMeters(o.fleet)
+	lat0 := scrapeHistogram(srv, "laurel_delivery_latency_seconds")
 	t0 := time.Now()
 	st, err := r.PublishPython(ctx, "--groups", "task_"+group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
 	if err != nil {
@@ -537,6 +544,11 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 	o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
 	meters.record(res.Values)
+	if lat := scrapeHistogram(srv, "laurel_delivery_latency_seconds"); lat != nil {
+		if le, ok := lat.quantileSince(lat0, 0.99); ok {
+			res.Values[MetricServerP99] = 1000 * le
+		}
+	}
 	rep := o.fleet.Stop()
 	r.fill(&res, o, rep, st, want)
 	return res, nil
@@ -814,6 +826,64 @@ func label(line, name string) string {
 		return ""
 	}
 	return rest[:j]
+}
+
+// histogram is a Prometheus histogram's cumulative bucket counts by upper
+// bound (le), summed over a server's processes.
+type histogram map[float64]float64
+
+// scrapeHistogram reads histogram name from srv's metrics endpoints (nil
+// without metrics).
+func scrapeHistogram(srv *Server, name string) histogram {
+	if len(srv.Metrics) == 0 {
+		return nil
+	}
+	h := histogram{}
+	for _, u := range srv.Metrics {
+		resp, err := http.Get(u) //nolint:gosec // loopback URL from stack.py
+		if err != nil {
+			return nil
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, name+"_bucket{") {
+				continue
+			}
+			le, err := strconv.ParseFloat(label(line, "le"), 64) // "+Inf" parses as +Inf
+			f := strings.Fields(line)
+			v, err2 := strconv.ParseFloat(f[len(f)-1], 64)
+			if err == nil && err2 == nil {
+				h[le] += v
+			}
+		}
+		_ = resp.Body.Close()
+	}
+	return h
+}
+
+// quantileSince is the upper bound of the bucket holding quantile q of the
+// observations made between before and h, and false when there were none
+// or it lies in the +Inf bucket.
+func (h histogram) quantileSince(before histogram, q float64) (float64, bool) {
+	var les []float64
+	for le := range h {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	if len(les) == 0 {
+		return 0, false
+	}
+	total := h[les[len(les)-1]] - before[les[len(les)-1]]
+	if total <= 0 {
+		return 0, false
+	}
+	for _, le := range les {
+		if h[le]-before[le] >= q*total {
+			return le, !math.IsInf(le, 1)
+		}
+	}
+	return 0, false
 }
 
 // scrapeOne reads the gauge name from one metrics endpoint.
