@@ -61,8 +61,7 @@ func (sk *socket) readUnit() bool {
 	for {
 		op, data, err := sk.fr.next()
 		if err != nil {
-			sk.readFailed(err)
-			return false
+			return sk.readFailed(err)
 		}
 		switch op {
 		case opPing:
@@ -72,7 +71,11 @@ func (sk *socket) readUnit() bool {
 			sk.clientClosed(data)
 			return false
 		default:
-			sk.handle(int(op), data)
+			if sk.closeAt.Load() == 0 {
+				sk.handle(int(op), data)
+			}
+			// Closing: what the client sends before its close frame is
+			// read and dropped.
 		}
 		if !sk.fr.inMessage() {
 			return true
@@ -81,15 +84,17 @@ func (sk *socket) readUnit() bool {
 }
 
 // readFailed answers a read error: a refused frame gets its close code; a
-// closed, reset or timed-out connection ends the socket.
-func (sk *socket) readFailed(err error) {
+// closed, reset or timed-out connection ends the socket. It reports whether
+// the socket is still read: after a message refused as invalid UTF-8 the
+// frames are intact, so the client's answer to the close is read as usual.
+func (sk *socket) readFailed(err error) bool {
 	var pe *protocolError
 	if !errors.As(err, &pe) {
 		if isTimeout(err) {
 			sk.log(slog.LevelDebug, "frame read timed out")
 		}
 		sk.end()
-		return
+		return false
 	}
 	sk.srv.m.closes.WithLabelValues(strconv.Itoa(pe.code)).Inc()
 	if pe.code == CloseMessageTooBig {
@@ -102,10 +107,18 @@ func (sk *socket) readFailed(err error) {
 		reason = ""
 	}
 	sk.queueClose(closeFrame(pe.code, reason), false)
-	if pe.code == CloseMessageTooBig {
+	if pe.code == closeInvalidPayload && !pe.inClose {
+		return true
+	}
+	if !pe.inClose {
+		// The client is still sending: the rest of an oversized message,
+		// more frames, or its answer to the close. Closing with those bytes
+		// unread would send a TCP reset, which can destroy the close frame
+		// before the client reads it.
 		lingerAfterClose(sk.conn)
 	}
 	sk.stopReading()
+	return false
 }
 
 // clientClosed answers a client's close frame: the reply to our own close

@@ -131,6 +131,43 @@ func TestHostileFramesOnTheWire(t *testing.T) {
 	eventually(t, "groups left", func() bool { return len(e.layer.groupNames()) == 0 })
 }
 
+// TestInvalidUTF8CloseHandshake checks the 1007 close handshake end to end:
+// frames the client sends after the refused message are dropped, the
+// client's answer to the close is read, and the server then ends the
+// connection at once with a FIN, never a reset that could destroy the close
+// frame. Twenty sockets make the race a reset would show likely to happen.
+func TestInvalidUTF8CloseHandshake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for i := range 20 {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			t.Parallel()
+			c := e.rawSocket(aliceCookie)
+			bad := clientFrame(0x81, []byte("{\"action\": \"\xff\"}"))
+			after := clientFrame(0x81, []byte(`{"action": "nope"}`))
+			if _, err := c.Write(cat(bad, after)); err != nil {
+				t.Fatal(err)
+			}
+			op, p := readServerFrame(t, c)
+			if op != opClose || closeCode(p) != 1007 {
+				t.Fatalf("frame op %d % x, want close 1007", op, p)
+			}
+			start := time.Now()
+			if _, err := c.Write(clientFrame(0x80|opClose, p[:2])); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := c.Read(make([]byte, 64))
+			if n != 0 || !errors.Is(err, io.EOF) {
+				t.Fatalf("after the close handshake: read %d bytes, %v; want EOF (no error frame, no reset)", n, err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("connection ended %v after the client's close; want at once", d)
+			}
+		})
+	}
+}
+
 func TestPingPongAndClientClose(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)

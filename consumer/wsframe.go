@@ -42,6 +42,9 @@ const readChunk = 32 << 10
 type protocolError struct {
 	code   int
 	reason string
+	// inClose: the refused frame was the client's close frame, so the client
+	// sends nothing more.
+	inClose bool
 }
 
 func (e *protocolError) Error() string { return "consumer: websocket: " + e.reason }
@@ -201,13 +204,13 @@ func checkClosePayload(p []byte) error {
 		return nil
 	}
 	if len(p) == 1 {
-		return protoErr(closeProtocolError, "close frame with a 1-byte payload")
+		return &protocolError{code: closeProtocolError, reason: "close frame with a 1-byte payload", inClose: true}
 	}
 	if !validReceivedCloseCode(int(binary.BigEndian.Uint16(p))) {
-		return protoErr(closeProtocolError, "invalid close code")
+		return &protocolError{code: closeProtocolError, reason: "invalid close code", inClose: true}
 	}
 	if !utf8.Valid(p[2:]) {
-		return protoErr(closeInvalidPayload, "close reason is not valid UTF-8")
+		return &protocolError{code: closeInvalidPayload, reason: "close reason is not valid UTF-8", inClose: true}
 	}
 	return nil
 }
