@@ -29,6 +29,7 @@ import tempfile
 
 import pytest
 
+from harness.racelog import check_logs
 from harness.servers import free_port, start_redis, wait_port
 
 from .client import USERS
@@ -85,8 +86,12 @@ def ps_stack(go_build):
         for p in reversed(list(s.procs.values())):
             p.stop()
         r.stop()
-        if os.environ.get("LAUREL_E2E_KEEP") != "1":
-            shutil.rmtree(d, ignore_errors=True)
+        try:
+            # The pub/sub stack's laurel runs built with -race: a race report fails its teardown.
+            check_logs(p.race for p in s.procs.values())
+        finally:
+            if os.environ.get("LAUREL_E2E_KEEP") != "1":
+                shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

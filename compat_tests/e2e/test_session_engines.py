@@ -16,6 +16,7 @@ import uuid
 import pytest
 import requests
 
+from harness.racelog import check_logs
 from harness.servers import free_port, wait_port
 
 from .client import USERS, Browser, Socket
@@ -76,6 +77,8 @@ def engine_targets(request, stack):
     finally:
         for p in reversed(list(sub.procs.values())):
             p.stop()
+        # This engine's laurel runs built with -race: a race report fails its teardown.
+        check_logs(p.race for p in sub.procs.values())
 
 
 def test_login_connect_deliver_logout(engine_targets, target):
