@@ -167,6 +167,33 @@ func TestSQLiteIsReadOnly(t *testing.T) {
 	}
 }
 
+// TestSQLitePageCacheIsSmall checks that every pooled SQLite connection
+// has laurel's page cache, not SQLite's 2 MiB default.
+func TestSQLitePageCacheIsSmall(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	ctx := context.Background()
+	// Hold several connections at once so the check is not of one only.
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := a.db.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		var n int
+		if err := c.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if want := -64; n != want {
+			t.Errorf("connection %d: cache_size %d, want %d", i, n, want)
+		}
+		_ = c.Close()
+	}
+}
+
 // TestSQLiteNaiveLocalTime: with USE_TZ=False Django stores expire_date as
 // naive local time in TIME_ZONE.
 func TestSQLiteNaiveLocalTime(t *testing.T) {
