@@ -1,18 +1,23 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var benchEvent = channelsproto.Map{
@@ -129,4 +134,118 @@ func BenchmarkFanoutSockets(b *testing.B) {
 			wg.Wait()
 		})
 	}
+}
+
+// benchLayer is a Layer that costs next to nothing and signals every
+// action-joined group_add, so a benchmark can wait for a subscription
+// without a real Redis.
+type benchLayer struct {
+	n      atomic.Uint64
+	joined chan struct{}
+}
+
+func (l *benchLayer) NewChannel() string {
+	return "specific.bench!" + strconv.FormatUint(l.n.Add(1), 10)
+}
+
+func (l *benchLayer) GroupAdd(_ context.Context, group, _ string) error {
+	if strings.HasPrefix(group, "task_") {
+		l.joined <- struct{}{}
+	}
+	return nil
+}
+
+func (l *benchLayer) GroupDiscard(context.Context, string, string) error { return nil }
+
+// benchAuth authenticates every handshake at no cost.
+type benchAuth struct{}
+
+func (benchAuth) Authenticate(context.Context, string) Verdict {
+	return Verdict{Authenticated: true, UserID: "1", Username: "bench", Reason: "ok"}
+}
+
+// BenchmarkHandshake measures a whole connect over loopback TCP, the way
+// laurel-bench's storm does it: HTTP upgrade with a session cookie, auth
+// (free here), the connect group, the 101, then a subscribe frame whose
+// group_add ends the operation; the client then closes. Clients are raw
+// TCP with pre-built bytes, so the profile is the server's path.
+func BenchmarkHandshake(b *testing.B) {
+	layer := &benchLayer{joined: make(chan struct{}, 1024)}
+	srv, err := New(Config{Layer: layer, Authenticator: benchAuth{}, Origin: allowOrigins{origin},
+		Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer func() { _ = srv.Shutdown(context.Background()) }()
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	req := []byte("GET /ws/tasks/ HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: Go-http-client/1.1\r\n" +
+		"Connection: Upgrade\r\nCookie: sessionid=0123456789abcdefghijklmnopqrstuv\r\nOrigin: " + origin + "\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n\r\n")
+	sub := maskedFrame(opText, []byte(`{"action":"subscribe","task_id":"storm1"}`))
+
+	const conc = 32
+	b.ReportAllocs()
+	b.ResetTimer()
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		fail atomic.Value
+	)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 512)
+			for next.Add(1) <= int64(b.N) {
+				if err := benchConnect(addr, req, sub, buf, layer.joined); err != nil {
+					fail.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err, _ := fail.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchConnect(addr string, req, sub, buf []byte, joined <-chan struct{}) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	n := 0
+	for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\n")) {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return fmt.Errorf("reading the 101: %w", err)
+		}
+		n += m
+	}
+	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
+		return fmt.Errorf("handshake answered %q", buf[:n])
+	}
+	if _, err := c.Write(sub); err != nil {
+		return err
+	}
+	<-joined
+	return nil
+}
+
+// maskedFrame returns a client frame (masked, as RFC 6455 requires).
+func maskedFrame(op byte, payload []byte) []byte {
+	key := [4]byte{1, 2, 3, 4}
+	f := []byte{0x80 | op, 0x80 | byte(len(payload))}
+	f = append(f, key[:]...)
+	p := append([]byte(nil), payload...)
+	maskBytes(key, p)
+	return append(f, p...)
 }

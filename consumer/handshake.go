@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -35,17 +36,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client := r.RemoteAddr
 	path := r.URL.Path
 	hook(s.cfg.Hooks.Connecting, client, path)
-	log := s.log.With(slog.String("path", path), slog.String("client", client))
 
 	if s.cfg.Origin != nil && !s.cfg.Origin.Allow(r.Header.Values("Origin")) {
 		s.refuse(w, r, refused403, "rejected", "origin")
-		log.Info("handshake refused", slog.String("reason", "origin"), slog.String("origin", r.Header.Get("Origin")))
+		s.hsLog(slog.LevelInfo, "handshake refused", client, path, slog.String("reason", "origin"), slog.String("origin", r.Header.Get("Origin")))
 		return
 	}
 
 	if s.addressFull(client) {
 		s.refuse(w, r, refused429, "rejected", refuseAddress)
-		log.Warn("handshake refused: too many sockets from this address", slog.Int("limit", s.cfg.MaxSocketsPerAddress))
+		s.hsLog(slog.LevelWarn, "handshake refused: too many sockets from this address", client, path, slog.Int("limit", s.cfg.MaxSocketsPerAddress))
 		return
 	}
 
@@ -56,12 +56,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !v.Authenticated {
 		if v.Reason == ReasonStoreUnavailable {
 			s.refuse(w, r, refused503, "unavailable", v.Reason)
-			log.Error("handshake refused: session store unavailable")
+			s.hsLog(slog.LevelError, "handshake refused: session store unavailable", client, path)
 			return
 		}
 		if rt.Auth == AuthRequired {
 			s.refuse(w, r, refused403, "rejected", v.Reason)
-			log.Info("handshake refused", slog.String("reason", v.Reason))
+			s.hsLog(slog.LevelInfo, "handshake refused", client, path, slog.String("reason", v.Reason))
 			return
 		}
 		v = Verdict{Reason: v.Reason}
@@ -79,31 +79,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case refuseAddress:
 		sock.release()
 		s.refuse(w, r, refused429, "rejected", refuseAddress)
-		log.Warn("handshake refused: too many sockets from this address", slog.Int("limit", s.cfg.MaxSocketsPerAddress))
+		s.hsLog(slog.LevelWarn, "handshake refused: too many sockets from this address", client, path, slog.Int("limit", s.cfg.MaxSocketsPerAddress))
 		return
 	}
 	if err := sock.joinConnectGroups(ctx); err != nil {
 		sock.release()
 		s.unregister(sock)
 		s.refuse(w, r, refused503, "unavailable", "layer_unavailable")
-		log.Error("handshake refused: channel layer unavailable", slog.Any("err", err))
+		s.hsLog(slog.LevelError, "handshake refused: channel layer unavailable", client, path, slog.Any("err", err))
 		return
 	}
-	conn, err := s.upgrade.Upgrade(w, r, nil)
+	// The upgrade itself (upgrade.go): gorilla/websocket's checks, then the
+	// 101 written on the hijacked connection.
+	key, uerr := checkUpgrade(r)
+	var (
+		nc  net.Conn
+		err error
+	)
+	if uerr != nil {
+		refuseUpgrade(w, uerr)
+		err = uerr
+	} else {
+		nc, err = s.hijackUpgrade(w, key)
+	}
 	if err != nil {
-		// Upgrade has already answered the client.
+		// The client has been answered (or the connection closed).
 		sock.release()
 		s.unregister(sock)
 		s.m.handshakes.WithLabelValues("error", "upgrade").Inc()
 		hook(s.cfg.Hooks.Rejected, client, path)
-		log.Info("upgrade failed", slog.Any("err", err))
+		s.hsLog(slog.LevelInfo, "upgrade failed", client, path, slog.Any("err", err))
 		return
 	}
-	// From here on the socket speaks RFC 6455 itself (wsframe.go): gorilla's
-	// Conn is dropped, and since gorilla refuses a client that sent data
-	// before the handshake completed, nothing is left buffered in it.
-	nc := conn.NetConn()
-	s.m.handshakes.WithLabelValues("accepted", "ok").Inc()
+	// From here on the socket speaks RFC 6455 itself (wsframe.go); since
+	// a client that sent data before the 101 is refused, nothing is left
+	// buffered in net/http's reader.
+	s.m.accepted.Inc()
 	hook(s.cfg.Hooks.Connected, client, path)
 	sock.log(slog.LevelDebug, "socket accepted", slog.String("channel", sock.channel))
 	s.startIO()
@@ -111,6 +122,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// authenticating are freed. Shutdown waits for the socket through
 	// s.wg, which cleanup releases.
 	sock.start(nc)
+}
+
+// hsLog logs a handshake event with its path and client, building nothing
+// when the level is disabled.
+func (s *Server) hsLog(level slog.Level, msg, client, path string, attrs ...slog.Attr) {
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	all := make([]slog.Attr, 0, 2+len(attrs))
+	all = append(all, slog.String("path", path), slog.String("client", client))
+	s.log.LogAttrs(ctx, level, msg, append(all, attrs...)...)
 }
 
 func hook(f func(client, path string), client, path string) {

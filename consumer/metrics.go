@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	socketsOpen   prometheus.Gauge
 	handshakes    *prometheus.CounterVec
+	accepted      prometheus.Counter // handshakes{result="accepted",reason="ok"}
 	fromLayer     prometheus.Counter
 	delivered     prometheus.Counter
 	drops         *prometheus.CounterVec
@@ -55,6 +56,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "laurel_client_actions_total", Help: "Client actions handled, by result (ok, error).",
 		}, []string{"result"}),
 	}
+	m.accepted = m.handshakes.WithLabelValues("accepted", "ok")
 	m.drop = map[string]prometheus.Counter{}
 	for _, r := range []string{DropNoType, DropMalformedType, DropNotForwarded, DropNoSocket, DropQueueFull, DropEncode} {
 		m.drop[r] = m.drops.WithLabelValues(r)

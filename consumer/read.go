@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -88,9 +89,9 @@ func (sk *socket) readUnit() bool {
 // the socket is still read: after a message refused as invalid UTF-8 the
 // frames are intact, so the client's answer to the close is read as usual.
 func (sk *socket) readFailed(err error) bool {
-	var pe *protocolError
-	if !errors.As(err, &pe) {
-		if isTimeout(err) {
+	pe, ok := errors.AsType[*protocolError](err)
+	if !ok {
+		if sk.srv.log.Enabled(context.Background(), slog.LevelDebug) && isTimeout(err) {
 			sk.log(slog.LevelDebug, "frame read timed out")
 		}
 		sk.end()

@@ -21,11 +21,10 @@ import (
 // paths Match claims, and the receiver of channel-layer deliveries (Deliver).
 // All methods are safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	routes  []*compiledRoute
-	m       *metrics
-	upgrade websocket.Upgrader
+	cfg    Config
+	log    *slog.Logger
+	routes []*compiledRoute
+	m      *metrics
 
 	epoch  time.Time     // the sockets' clock starts here
 	nextID atomic.Uint64 // socket ids
@@ -80,14 +79,6 @@ func New(cfg Config) (*Server, error) {
 		releasing: make(chan struct{}, releaseWorkers),
 		sockets:   map[string]*socket{},
 		perAddr:   map[string]int{},
-	}
-	s.upgrade = websocket.Upgrader{
-		HandshakeTimeout: c.HandshakeTimeout,
-		// gorilla only answers the handshake: its Conn is dropped right
-		// after, so its buffers come from a pool and go back at once.
-		WriteBufferPool: &sync.Pool{},
-		// Origin is checked before upgrading, with Django's rules.
-		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return s, nil
 }

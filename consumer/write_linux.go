@@ -4,6 +4,7 @@ package consumer
 
 import (
 	"errors"
+	"net"
 	"syscall"
 
 	"github.com/laurel-server/laurel/internal/netpoll"
@@ -40,4 +41,35 @@ func writeNonBlocking(raw syscall.RawConn, bufs [][]byte) (int, error) {
 		return 0, werr
 	}
 	return n, nil
+}
+
+// tryWrite makes one non-blocking write attempt of p on nc when nc exposes
+// its descriptor; it returns how much the kernel took (0 when it would have
+// blocked, or when nc has no descriptor).
+func tryWrite(nc net.Conn, p []byte) (int, error) {
+	sc, ok := nc.(netpoll.Conn)
+	if !ok {
+		return 0, nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, nil
+	}
+	var (
+		n    int
+		werr error
+	)
+	if err := raw.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), p) //nolint:gosec // a descriptor fits an int
+		return true
+	}); err != nil {
+		return 0, err
+	}
+	if werr != nil {
+		if errors.Is(werr, unix.EAGAIN) || errors.Is(werr, unix.EINTR) {
+			return 0, nil
+		}
+		return 0, werr
+	}
+	return max(n, 0), nil
 }

@@ -3,6 +3,7 @@
 package consumer
 
 import (
+	"net"
 	"syscall"
 
 	"github.com/laurel-server/laurel/internal/netpoll"
@@ -13,3 +14,6 @@ import (
 func nonBlockingWriter(netpoll.Conn) syscall.RawConn { return nil }
 
 func writeNonBlocking(syscall.RawConn, [][]byte) (int, error) { return 0, errNoRawConn }
+
+// tryWrite writes nothing: the caller's blocking write does it all.
+func tryWrite(net.Conn, []byte) (int, error) { return 0, nil }

@@ -290,6 +290,9 @@ var pingFrame = serverFrame(opPing, nil)
 
 // isTimeout reports whether err is a deadline expiry.
 func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
+	t, ok := errors.AsType[interface {
+		error
+		Timeout() bool
+	}](err)
+	return ok && t.Timeout()
 }
