@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,11 @@ const wakeID = 0
 
 // maxEvents is how many events one epoll_wait returns at most.
 const maxEvents = 256
+
+// maxIdleWorkers bounds the workers kept waiting for handlers; a worker that
+// finds this many already waiting ends. A parked worker costs its stack
+// (the runtime shrinks unused stacks at each GC).
+const maxIdleWorkers = 128
 
 // Poller dispatches read readiness of registered connections to their
 // handlers. It is safe for concurrent use.
@@ -27,6 +33,16 @@ type Poller struct {
 	closed bool
 
 	done chan struct{} // closed when the waiter goroutine has returned
+
+	// Handlers run on workers: a worker that finished a handler waits on
+	// work for the next one (keeping the stack it grew), so a burst of
+	// events does not pay a fresh goroutine and its stack growth each.
+	// An event finding no idle worker starts a new one: handlers never
+	// queue behind each other. Close closes work and waits for workers.
+	work    chan func()
+	idle    atomic.Int32 // workers waiting on work
+	started atomic.Int64 // workers ever started
+	workers sync.WaitGroup
 
 	// life guards epfd: epoll_ctl calls hold it for reading, Close holds it
 	// for writing while it closes the descriptors, so no call ever reaches
@@ -63,13 +79,14 @@ func New() (*Poller, error) {
 		_ = unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: registering eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, regs: map[uint32]*Registration{}, done: make(chan struct{})}
+	p := &Poller{epfd: epfd, wakefd: wakefd, regs: map[uint32]*Registration{}, done: make(chan struct{}),
+		work: make(chan func())}
 	go p.wait()
 	return p, nil
 }
 
 // Add watches c for readability and peer hang-up. Each event runs handler
-// once on a new goroutine; the handler must call Rearm to be told about the
+// once on a goroutine of its own (an idle worker, or a new one); the handler must call Rearm to be told about the
 // next one, or Remove before the connection is closed. The first event may
 // come before Add returns if c is already readable.
 func (p *Poller) Add(c Conn, handler func()) (*Registration, error) {
@@ -195,16 +212,47 @@ func (p *Poller) wait() {
 			live := !r.removed
 			r.mu.Unlock()
 			if live {
-				go r.handler()
+				p.dispatch(r.handler)
 			}
+		}
+	}
+}
+
+// dispatch runs h on an idle worker, or on a new one if none is waiting.
+// Only the waiter goroutine calls it.
+func (p *Poller) dispatch(h func()) {
+	select {
+	case p.work <- h:
+	default:
+		p.workers.Add(1)
+		p.started.Add(1)
+		go p.worker(h)
+	}
+}
+
+// worker runs h, then waits for more handlers until the Poller closes or
+// enough other workers are idle.
+func (p *Poller) worker(h func()) {
+	defer p.workers.Done()
+	for {
+		h()
+		if p.idle.Add(1) > maxIdleWorkers {
+			p.idle.Add(-1)
+			return
+		}
+		var ok bool
+		h, ok = <-p.work
+		p.idle.Add(-1)
+		if !ok {
+			return
 		}
 	}
 }
 
 // Close stops the waiter goroutine, waits for it, and releases the epoll
 // instance. Registrations left are dropped (their connections are not
-// touched). Handlers already started keep running. Safe to call more than
-// once.
+// touched). It then waits for the handlers still running to return, so it
+// must not be called from a handler. Safe to call more than once.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -220,6 +268,8 @@ func (p *Poller) Close() error {
 		return fmt.Errorf("netpoll: waking the waiter: %w", err)
 	}
 	<-p.done
+	close(p.work) // the waiter, its only sender, has returned
+	p.workers.Wait()
 	p.life.Lock()
 	defer p.life.Unlock()
 	p.fdsClosed = true

@@ -2,8 +2,9 @@
 // goroutines, so that an idle connection costs no goroutine of its own.
 //
 // A Poller watches registered file descriptors and, when one becomes
-// readable (or its peer hangs up), runs that registration's handler on a new
-// goroutine. Registrations are one-shot: after an event the descriptor is
+// readable (or its peer hangs up), runs that registration's handler on a
+// worker goroutine: an idle one that ran an earlier handler, or a new one
+// when none is idle, so handlers never wait for each other. Registrations are one-shot: after an event the descriptor is
 // not watched again until the handler calls Rearm. On Linux this is epoll
 // (EPOLLIN|EPOLLRDHUP|EPOLLONESHOT) through golang.org/x/sys/unix; elsewhere
 // New returns ErrUnsupported and callers fall back to a goroutine per

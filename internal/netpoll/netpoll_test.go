@@ -4,6 +4,7 @@ package netpoll
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,5 +229,113 @@ func TestAddAfterClose(t *testing.T) {
 	}
 	if _, err := p.Add(srv.(*net.TCPConn), func() {}); err == nil {
 		t.Fatal("Add after Close succeeded")
+	}
+}
+
+// TestHandlersDoNotWaitForEachOther blocks one handler: another connection's
+// event still runs at once, on a worker of its own.
+func TestHandlersDoNotWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	p := newPoller(t)
+	srvA, cliA := pair(t)
+	srvB, cliB := pair(t)
+	release := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	events := make(chan struct{}, 1)
+	if _, err := p.Add(srvA.(*net.TCPConn), func() { blocked <- struct{}{}; <-release }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(srvB.(*net.TCPConn), func() { events <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cliA.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, blocked, "first handler started")
+	if _, err := cliB.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, events, "second handler while the first is blocked")
+	close(release)
+}
+
+// TestWorkersAreReused runs handlers one after the other: they run on far
+// fewer goroutines than events (one, unless an event came while the
+// previous worker was between its handler and parking).
+func TestWorkersAreReused(t *testing.T) {
+	t.Parallel()
+	p := newPoller(t)
+	srv, cli := pair(t)
+	events := make(chan struct{}, 1)
+	r, err := p.Add(srv.(*net.TCPConn), func() {
+		var b [1]byte
+		_, _ = srv.Read(b[:])
+		events <- struct{}{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for range n {
+		if _, err := cli.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		expectEvent(t, events, "data arrived")
+		waitIdle(t, p)
+		if err := r.Rearm(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.started.Load(); got > n/2 {
+		t.Fatalf("%d workers started for %d events", got, n)
+	}
+}
+
+// waitIdle waits until some worker has finished its handler.
+func waitIdle(t *testing.T, p *Poller) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.idle.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no idle worker")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCloseWaitsForHandlers: Close returns only once running handlers have.
+func TestCloseWaitsForHandlers(t *testing.T) {
+	t.Parallel()
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cli := pair(t)
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	var finished atomic.Bool
+	if _, err := p.Add(srv.(*net.TCPConn), func() {
+		started <- struct{}{}
+		<-release
+		finished.Store(true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, started, "handler started")
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	expectNone(t, closed, "Close while a handler runs")
+	close(release)
+	expectEvent(t, closed, "Close after the handler returned")
+	if !finished.Load() {
+		t.Fatal("Close returned before the handler did")
 	}
 }
