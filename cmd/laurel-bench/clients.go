@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/laurel-server/laurel/internal/bench"
@@ -11,7 +13,7 @@ import (
 
 func runClients(ctx context.Context, args []string) error {
 	var cfg bench.ClientConfig
-	var cookies, sources string
+	var cookies, sources, cpuProfile string
 	fs := flag.NewFlagSet("clients", flag.ContinueOnError)
 	fs.StringVar(&cfg.URL, "url", "", "WebSocket URL")
 	fs.StringVar(&cfg.Origin, "origin", "", "Origin header")
@@ -23,8 +25,16 @@ func runClients(ctx context.Context, args []string) error {
 	fs.StringVar(&sources, "source", "", "comma-separated local addresses to bind, round robin")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 100, "handshakes in flight")
 	fs.IntVar(&cfg.Retry503, "retry-503", 0, "times a handshake refused with 503 is tried again (after Retry-After, at most 5 s)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write this process's CPU profile, from start to stop, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	b, err := os.ReadFile(cookies)
 	if err != nil {
@@ -41,4 +51,24 @@ func runClients(ctx context.Context, args []string) error {
 	ctx, cancel := stdinStop(ctx)
 	defer cancel()
 	return bench.RunClients(ctx, cfg, os.Stdout)
+}
+
+// startCPUProfile starts profiling this process's CPU into path; the
+// returned function stops and writes it (errors go to stderr: a missing
+// profile must not fail the run it describes).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path) //nolint:gosec // a report file named by the caller
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "laurel-bench clients: cpu profile:", err)
+		}
+	}, nil
 }

@@ -56,7 +56,7 @@ func runCompare(ctx context.Context, args []string) error {
 			"a suffix /core or /pubsub picks that scenario's channel layer, a final @laurel or @daphne runs it on that server only (fanout-1k/pubsub@laurel)")
 	fs.StringVar(&f.backend, "backend", bench.BackendCore,
 		"channel layer of both servers and the publishers for scenarios without a /core or /pubsub suffix: core (channels_redis.core.RedisChannelLayer) or pubsub (channels_redis.pubsub.RedisPubSubChannelLayer); pub/sub results are named <scenario>/pubsub")
-	fs.StringVar(&f.pprofDir, "pprof-dir", "", "save laurel's CPU profile (its first process, served with --pprof, added to -laurel-args) and Redis' INFO commandstats during each laurel scenario in this directory")
+	fs.StringVar(&f.pprofDir, "pprof-dir", "", "save laurel's CPU profile (its first process, served with --pprof, added to -laurel-args) and Redis' INFO commandstats during each laurel scenario in this directory, and the client processes' CPU profiles (<scenario>.<server>.client<k>.pprof, each process's whole life) for both servers")
 	fs.DurationVar(&f.pprofFor, "pprof-seconds", 10*time.Second, "length of each CPU profile (from the scenario's start)")
 	fs.StringVar(&f.pprofKinds, "pprof-kinds", "storm", "comma list of scenario kinds profiled with -pprof-dir (fanout, throughput, many, storm, idle); a summary goes into the results")
 	fs.BoolVar(&f.keep, "keep", false, "keep each stack's temporary directory (server logs) after the run")
@@ -210,8 +210,14 @@ func runCompare(ctx context.Context, args []string) error {
 			}
 			log.Info("scenario", "name", sc, "server", name)
 			var prof *profiling
-			if f.pprofDir != "" && name == "laurel" && slices.Contains(strings.Split(f.pprofKinds, ","), bench.Kind(sc)) {
-				prof = startProfile(ctx, r, srv, filepath.Join(f.pprofDir, strings.ReplaceAll(label, "/", "-")), f.pprofFor)
+			r.ClientProfile = ""
+			if f.pprofDir != "" && slices.Contains(strings.Split(f.pprofKinds, ","), bench.Kind(sc)) {
+				base := filepath.Join(f.pprofDir, strings.ReplaceAll(label, "/", "-"))
+				if name == "laurel" {
+					prof = startProfile(ctx, r, srv, base, f.pprofFor)
+				}
+				// The client processes' own profiles, whole run, one per process.
+				r.ClientProfile = base + "." + name + ".client"
 			}
 			start, load := time.Now(), bench.Load1()
 			res, err := runScenario(ctx, r, srv, sc, f)

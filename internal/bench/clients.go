@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // pongWriteTimeout bounds writing one pong.
@@ -113,6 +111,9 @@ type ClientReport struct {
 
 type clientRun struct {
 	cfg        ClientConfig
+	dialer     *wsDialer
+	local      []net.Addr
+	subPrefix  []byte // {"action":"subscribe","task_id":"<group>
 	lat, hs    Histogram
 	received   atomic.Int64
 	outOfOrder atomic.Int64
@@ -129,12 +130,17 @@ type clientRun struct {
 	dropErr    string
 	firstErr   string
 	failed     int
-	conns      []*websocket.Conn
+	conns      []*wsConn
 }
 
 // RunClients opens cfg.N sockets, subscribes each, then counts frames and
 // records latencies until ctx is cancelled; then it closes every socket and
 // writes the final report. Lines are written to out as JSON, one per line.
+//
+// The sockets speak WebSocket through this package's lean client
+// (wshandshake.go, wsconn.go), not a general-purpose library: the client
+// processes share the machine's cores with the server they load, so their
+// cost per socket and per frame is kept small.
 func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 100
@@ -148,11 +154,27 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	if len(cfg.Cookies) == 0 {
 		return fmt.Errorf("bench: no cookies")
 	}
+	d, err := newWSDialer(cfg.URL, cfg.Origin, cfg.HandshakeTimeout)
+	if err != nil {
+		return err
+	}
+	r := &clientRun{cfg: cfg, dialer: d}
+	for _, ip := range cfg.SourceIPs {
+		a := net.ParseIP(ip)
+		if a == nil {
+			return fmt.Errorf("bench: source address %q is not an IP", ip)
+		}
+		r.local = append(r.local, &net.TCPAddr{IP: a})
+	}
+	g, err := json.Marshal(cfg.Group)
+	if err != nil {
+		return err
+	}
+	r.subPrefix = append([]byte(`{"action":"subscribe","task_id":`), g[:len(g)-1]...)
 	enc := json.NewEncoder(out)
-	r := &clientRun{cfg: cfg}
-	rep := &ClientReport{Attempted: cfg.N, ConnectStart: time.Now().UnixNano()}
 	var wg, readers sync.WaitGroup
 	sem := make(chan struct{}, cfg.Concurrency)
+	rep := &ClientReport{Attempted: cfg.N, ConnectStart: time.Now().UnixNano()}
 	for i := range cfg.N {
 		sem <- struct{}{}
 		wg.Add(1)
@@ -201,7 +223,7 @@ loop:
 	conns := r.conns
 	r.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close()
+		_ = c.close()
 	}
 	readers.Wait()
 	rep.Received, rep.OutOfOrder, rep.Other = r.received.Load(), r.outOfOrder.Load(), r.other.Load()
@@ -224,30 +246,21 @@ func (r *clientRun) fail(err error) {
 
 // connect opens, subscribes and returns socket i, or nil if that failed
 // (counted in r.failed).
-func (r *clientRun) connect(ctx context.Context, i int) *websocket.Conn {
+func (r *clientRun) connect(ctx context.Context, i int) *wsConn {
 	cfg := r.cfg
-	nd := &net.Dialer{Timeout: cfg.HandshakeTimeout}
-	if len(cfg.SourceIPs) > 0 {
-		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.SourceIPs[i%len(cfg.SourceIPs)])}
-		nd.Control = noPortControl
+	var local net.Addr
+	if len(r.local) > 0 {
+		local = r.local[i%len(r.local)]
 	}
-	d := websocket.Dialer{
-		NetDialContext:   nd.DialContext,
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		ReadBufferSize:   2048,
-		WriteBufferSize:  512,
-	}
-	h := http.Header{}
-	h.Set("Origin", cfg.Origin)
-	h.Set("Cookie", cfg.Cookies[i%len(cfg.Cookies)])
+	cookie := cfg.Cookies[i%len(cfg.Cookies)]
 	start := time.Now()
-	c, resp, err := d.DialContext(ctx, cfg.URL, h)
-	for try := 0; err != nil && try < cfg.Retry503 && resp != nil && resp.StatusCode == http.StatusServiceUnavailable; try++ {
+	c, err := r.dialer.dial(ctx, local, cookie)
+	var he *handshakeError
+	for try := 0; try < cfg.Retry503 && errors.As(err, &he) && he.Status == http.StatusServiceUnavailable; try++ {
 		// Refused while the server is briefly not ready: come back after
 		// its Retry-After (at most 5 s), as laurel's browser client does.
-		_ = resp.Body.Close()
 		wait := 5 * time.Second
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 && s < 5 {
+		if s, err := strconv.Atoi(he.RetryAfter); err == nil && s >= 0 && s < 5 {
 			wait = time.Duration(s) * time.Second
 		}
 		r.retried.Add(1)
@@ -255,35 +268,26 @@ func (r *clientRun) connect(ctx context.Context, i int) *websocket.Conn {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		c, resp, err = d.DialContext(ctx, cfg.URL, h)
-	}
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+		c, err = r.dialer.dial(ctx, local, cookie)
 	}
 	if err != nil {
-		if resp != nil {
-			err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
-		}
 		r.fail(err)
 		return nil
 	}
-	// gorilla's default ping handler gives the pong 1 s to be written; on
-	// a machine this loaded, that is sometimes not enough and the socket
-	// fails. The server's pong timeout is tens of seconds.
-	c.SetPingHandler(func(data string) error {
-		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWriteTimeout))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		return err
-	})
-	g := cfg.Group
+	var b [128]byte
+	msg := append(b[:0], r.subPrefix...)
 	if cfg.Each {
-		g += strconv.Itoa(cfg.Offset + i)
+		msg = strconv.AppendInt(msg, int64(cfg.Offset+i), 10)
 	}
-	msg, _ := json.Marshal(map[string]string{"action": "subscribe", "task_id": g})
-	if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
-		_ = c.Close()
+	msg = append(msg, `"}`...)
+	// The subscribe write still falls under the handshake's deadline.
+	if err := c.writeText(msg); err != nil {
+		_ = c.close()
+		r.fail(err)
+		return nil
+	}
+	if err := c.nc.SetDeadline(time.Time{}); err != nil {
+		_ = c.close()
 		r.fail(err)
 		return nil
 	}
@@ -294,16 +298,52 @@ func (r *clientRun) connect(ctx context.Context, i int) *websocket.Conn {
 	return c
 }
 
+// readBatch accumulates one socket's counts between two flushes into the
+// process totals, so a socket receiving a burst of frames touches the
+// shared counters once per burst, not once per frame.
+type readBatch struct {
+	received, other, outOfOrder int64
+	first, last                 int64 // receipt times (unix ns), 0 when none
+}
+
+// flush adds b to r's totals and empties it.
+func (b *readBatch) flush(r *clientRun) {
+	if b.received > 0 {
+		r.received.Add(b.received)
+		if r.firstRecv.Load() == 0 {
+			r.firstRecv.CompareAndSwap(0, b.first)
+		}
+		for {
+			l := r.lastRecv.Load()
+			if b.last <= l || r.lastRecv.CompareAndSwap(l, b.last) {
+				break
+			}
+		}
+	}
+	if b.other > 0 {
+		r.other.Add(b.other)
+	}
+	if b.outOfOrder > 0 {
+		r.outOfOrder.Add(b.outOfOrder)
+	}
+	*b = readBatch{}
+}
+
 // read counts c's frames until it fails (closed by us or by the server).
-func (r *clientRun) read(c *websocket.Conn) {
+// Counts reach the totals before the socket waits for more bytes (and at
+// least every 64 frames), so progress lines are never behind by more than
+// the frames being parsed.
+func (r *clientRun) read(c *wsConn) {
 	last := int64(-1)
 	primed := false
+	var b readBatch
 	for {
-		_, data, err := c.ReadMessage()
+		data, err := c.readMessage()
 		if err != nil {
-			var ce *websocket.CloseError
+			b.flush(r)
+			var ce *closeError
 			switch {
-			case asCloseError(err, &ce):
+			case errors.As(err, &ce):
 				r.closed.Add(1)
 				r.mu.Lock()
 				if r.closeErr == "" {
@@ -324,21 +364,26 @@ func (r *clientRun) read(c *websocket.Conn) {
 		seq, ok1 := intField(data, `"seq":`)
 		ts, ok2 := intField(data, `"ts":`)
 		if !ok1 || !ok2 {
-			r.other.Add(1)
+			b.other++
 			if !primed {
 				primed = true
 				r.primed.Add(1)
 			}
-			continue
+		} else {
+			b.received++
+			if b.first == 0 {
+				b.first = now
+			}
+			b.last = now
+			r.lat.Record(time.Duration(now - ts))
+			if seq <= last {
+				b.outOfOrder++
+			}
+			last = seq
 		}
-		r.received.Add(1)
-		r.firstRecv.CompareAndSwap(0, now)
-		r.lastRecv.Store(now)
-		r.lat.Record(time.Duration(now - ts))
-		if seq <= last {
-			r.outOfOrder.Add(1)
+		if b.received+b.other >= 64 || !c.buffered() {
+			b.flush(r)
 		}
-		last = seq
 	}
 }
 

@@ -32,6 +32,9 @@ type FleetSpec struct {
 	SourceIPs bool
 	// Retry503 as in ClientConfig.
 	Retry503 int
+	// CPUProfile, when not empty, makes client process k write its CPU
+	// profile (from its start to its stop) to CPUProfile+"<k>.pprof".
+	CPUProfile string
 }
 
 // Fleet is a set of running client processes.
@@ -70,6 +73,9 @@ func StartFleet(ctx context.Context, s FleetSpec) (*Fleet, error) {
 		}
 		if s.SourceIPs {
 			args = append(args, "-source", fmt.Sprintf("127.0.0.%d", 2+k))
+		}
+		if s.CPUProfile != "" {
+			args = append(args, "-cpuprofile", fmt.Sprintf("%s%d.pprof", s.CPUProfile, k))
 		}
 		cmd := exec.CommandContext(ctx, s.Exe, args...) //nolint:gosec // our own binary, re-executed
 		cmd.Stderr = os.Stderr

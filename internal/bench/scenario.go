@@ -120,9 +120,12 @@ type Runner struct {
 	Root, Python string
 	// PerProc bounds sockets per client process (FleetSpec.PerProc).
 	PerProc int
-	Log     *slog.Logger
-	rdb     *redis.Client
-	ps      *channelsproto.PubSubLayer
+	// ClientProfile, when not empty, makes the client processes of the
+	// scenarios run next write CPU profiles (FleetSpec.CPUProfile).
+	ClientProfile string
+	Log           *slog.Logger
+	rdb           *redis.Client
+	ps            *channelsproto.PubSubLayer
 	// baseline is leftBehind when the scenario began; leftover what the
 	// scenario left above it after settle.
 	baseline, leftover int64
@@ -196,7 +199,7 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 	o := &opened{start: time.Now()}
 	f, err := StartFleet(ctx, FleetSpec{Exe: r.Exe, URL: srv.URL("/ws/tasks/"), Origin: srv.Origin(),
 		CookiesPath: r.Stack.CookiesPath, N: n, PerProc: r.PerProc, Group: group, Each: each,
-		Concurrency: conc, SourceIPs: sourceIPs, Retry503: retry503})
+		Concurrency: conc, SourceIPs: sourceIPs, Retry503: retry503, CPUProfile: r.ClientProfile})
 	if err != nil {
 		return nil, err
 	}
