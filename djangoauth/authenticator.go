@@ -26,6 +26,7 @@ type Authenticator struct {
 	flight   flight
 	now      func() time.Time
 	backends map[string]bool
+	authMACs []*saltedMAC // get_session_auth_hash under SECRET_KEY, then each fallback
 
 	closeMu sync.Mutex
 	closers []func() error
@@ -59,6 +60,9 @@ func New(cfg Config, opts ...Option) (*Authenticator, error) {
 	}
 	for _, b := range cfg.AuthenticationBackends {
 		a.backends[b] = true
+	}
+	for _, k := range append([]string{cfg.SecretKey}, cfg.SecretKeyFallbacks...) {
+		a.authMACs = append(a.authMACs, newSaltedMAC(sessionAuthHashSalt, k))
 	}
 	if cfg.VerdictTTL > 0 {
 		a.verdicts = newVerdictCache(cfg.VerdictTTL, maxVerdictEntries)
@@ -176,7 +180,9 @@ func cacheKey(sessionKey string) string {
 }
 
 func (a *Authenticator) compute(ctx context.Context, key string) Verdict {
-	sess, err := a.store.load(ctx, key)
+	rd := a.db.read()
+	defer rd.release()
+	sess, err := a.store.load(ctx, &rd, key)
 	switch {
 	case err == nil:
 	case errors.Is(err, errNoSession):
@@ -191,12 +197,12 @@ func (a *Authenticator) compute(ctx context.Context, key string) Verdict {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "djangoauth: session load failed", slog.String("error", err.Error()))
 		return anonymous(ReasonStoreUnavailable)
 	}
-	return a.getUser(ctx, sess)
+	return a.getUser(ctx, &rd, sess)
 }
 
 // getUser is django.contrib.auth.get_user (identical in Django 4.2 to 6.0)
 // without its writes (see the package documentation).
-func (a *Authenticator) getUser(ctx context.Context, sess map[string]any) Verdict {
+func (a *Authenticator) getUser(ctx context.Context, rd *dbRead, sess map[string]any) Verdict {
 	rawID, ok := sess["_auth_user_id"]
 	if !ok {
 		return anonymous(ReasonNoUser)
@@ -216,7 +222,7 @@ func (a *Authenticator) getUser(ctx context.Context, sess map[string]any) Verdic
 	if errors.Is(err, errNoSuchPK) || pk == nil {
 		return anonymous(ReasonNoUser)
 	}
-	u, err := a.users.get(ctx, pk)
+	u, err := a.users.get(ctx, rd, pk)
 	if err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "djangoauth: user lookup failed", slog.String("error", err.Error()))
 		return anonymous(ReasonStoreUnavailable)
@@ -237,11 +243,8 @@ func (a *Authenticator) getUser(ctx context.Context, sess map[string]any) Verdic
 // hashMatches compares in constant time with SECRET_KEY's hash, then each
 // fallback's (Django 4.1.8+; channels.auth skips the fallbacks).
 func (a *Authenticator) hashMatches(h, password string) bool {
-	if constantTimeEqual(h, SessionAuthHash(password, a.cfg.SecretKey)) {
-		return true
-	}
-	for _, k := range a.cfg.SecretKeyFallbacks {
-		if constantTimeEqual(h, SessionAuthHash(password, k)) {
+	for _, m := range a.authMACs {
+		if m.matchesHex(h, password) {
 			return true
 		}
 	}

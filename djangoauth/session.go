@@ -20,10 +20,11 @@ var (
 
 // sessionStore loads the session dict for a validated session key. Errors:
 // errNoSession, errExpired, ErrBadSignature, errBadSession or an error
-// wrapping ErrStoreUnavailable. Implementations are safe for concurrent use
-// and never write.
+// wrapping ErrStoreUnavailable. Stores that read the SQL database do it
+// through rd, the verdict's database access. Implementations are safe for
+// concurrent use and never write.
 type sessionStore interface {
-	load(ctx context.Context, key string) (map[string]any, error)
+	load(ctx context.Context, rd *dbRead, key string) (map[string]any, error)
 	ping(ctx context.Context) error
 	close() error
 }

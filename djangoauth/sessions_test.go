@@ -81,12 +81,12 @@ func TestGoldenSessionEnvelopes(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.codec.signer.now = fixedClock(c.TS + 1209600)
-		got, err := st.load(t.Context(), c.Cookie)
+		got, err := st.load(t.Context(), nil, c.Cookie)
 		if err != nil || !reflect.DeepEqual(normalizeNumbers(got), c.Dict) {
 			t.Errorf("signed cookie %d: %v, %v", i, got, err)
 		}
 		st.codec.signer.now = func() time.Time { return time.Unix(c.TS+1209600, 1) }
-		if _, err := st.load(t.Context(), c.Cookie); !errors.Is(err, errExpired) {
+		if _, err := st.load(t.Context(), nil, c.Cookie); !errors.Is(err, errExpired) {
 			t.Errorf("signed cookie %d after max_age: %v", i, err)
 		}
 	}

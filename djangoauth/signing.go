@@ -5,7 +5,6 @@ import (
 	"compress/zlib"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -131,17 +130,16 @@ func saltedHMAC(keySalt, value, secret string) []byte {
 // the lower-case hex HMAC-SHA256 of the full password column under the salt
 // "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash".
 func SessionAuthHash(password, secret string) string {
-	return hex.EncodeToString(saltedHMAC("django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash", password, secret))
+	return hex.EncodeToString(saltedHMAC(sessionAuthHashSalt, password, secret))
 }
 
-func constantTimeEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
+// sessionAuthHashSalt is get_session_auth_hash's key_salt.
+const sessionAuthHashSalt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 
 // Signer is django.core.signing.Signer with sep=":" and algorithm="sha256"
 // (Django 4.2 to 6.x). A Signer is immutable and safe for concurrent use.
 type Signer struct {
-	keys []string // SECRET_KEY first, then fallbacks
+	macs []*saltedMAC // SECRET_KEY's, then each fallback's, under the key salt salt+"signer"
 	salt string
 }
 
@@ -152,19 +150,18 @@ func NewSigner(key string, fallbacks []string, salt string) *Signer {
 	if salt == "" {
 		salt = "django.core.signing.Signer"
 	}
-	keys := make([]string, 0, 1+len(fallbacks))
-	keys = append(keys, key)
-	keys = append(keys, fallbacks...)
-	return &Signer{keys: keys, salt: salt}
-}
-
-func (s *Signer) signature(value, key string) string {
-	return base64.RawURLEncoding.EncodeToString(saltedHMAC(s.salt+"signer", value, key))
+	keys := append([]string{key}, fallbacks...)
+	macs := make([]*saltedMAC, len(keys))
+	for i, k := range keys {
+		macs[i] = newSaltedMAC(salt+"signer", k)
+	}
+	return &Signer{macs: macs, salt: salt}
 }
 
 // Sign returns value + ":" + signature(value), as Signer.sign.
 func (s *Signer) Sign(value string) string {
-	return value + ":" + s.signature(value, s.keys[0])
+	var mac [sha256.Size]byte
+	return value + ":" + base64.RawURLEncoding.EncodeToString(s.macs[0].sum(mac[:0], value))
 }
 
 // Unsign verifies a value produced by Sign with the key or any fallback key
@@ -175,8 +172,8 @@ func (s *Signer) Unsign(signed string) (string, error) {
 		return "", fmt.Errorf("%w: no separator", ErrBadSignature)
 	}
 	value, sig := signed[:i], signed[i+1:]
-	for _, k := range s.keys {
-		if constantTimeEqual(sig, s.signature(value, k)) {
+	for _, m := range s.macs {
+		if m.matchesB64(sig, value) {
 			return value, nil
 		}
 	}

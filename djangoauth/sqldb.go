@@ -39,6 +39,8 @@ type sqlDB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // SQLite statements, prepared on first use
+
+	lite *litePool // SQLite's fast path (see dbRead.row); nil on other engines
 }
 
 // openSQL opens a pooled, read-only handle:
@@ -60,15 +62,17 @@ func openSQL(cfg Config) (*sqlDB, error) {
 		}
 		s.naiveTZ = loc
 	}
-	var driver, dsn string
+	var driver, dsn, fastDSN string
 	switch d.Engine {
 	case "django.db.backends.sqlite3":
 		s.dialect, driver = dialectSQLite, "sqlite"
 		if d.Name == "" {
 			return nil, fmt.Errorf("%w: DATABASES.default.NAME is required for SQLite", ErrSettings)
 		}
-		dsn = "file:" + (&url.URL{Path: d.Name}).EscapedPath() + "?mode=ro&_pragma=busy_timeout(5000)&_pragma=query_only(1)" +
+		base := "file:" + (&url.URL{Path: d.Name}).EscapedPath() + "?mode=ro&_pragma=query_only(1)" +
 			"&_pragma=cache_size(" + sqlitePageCache + ")"
+		dsn = base + "&_pragma=busy_timeout(5000)"
+		fastDSN = base // busy_timeout 0: never waits for a lock
 	case "django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2":
 		s.dialect, driver = dialectPostgres, "pgx"
 		dsn = postgresDSN(d)
@@ -104,6 +108,9 @@ func openSQL(cfg Config) (*sqlDB, error) {
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s.db = db
+	if fastDSN != "" {
+		s.lite = newLitePool(db.Driver(), fastDSN, cfg.MaxOpenConns)
+	}
 	return s, nil
 }
 
@@ -206,7 +213,11 @@ func (s *sqlDB) close() error {
 	}
 	clear(s.stmts)
 	s.stmtMu.Unlock()
-	return s.db.Close()
+	var lerr error
+	if s.lite != nil {
+		lerr = s.lite.close()
+	}
+	return errors.Join(lerr, s.db.Close())
 }
 
 // queryRow runs query. On SQLite it goes through a statement prepared once
@@ -275,25 +286,29 @@ func newDBSessionStore(db *sqlDB, table string, codec *envelopeCodec, now func()
 }
 
 // row loads the raw envelope, without decoding.
-func (s *dbSessionStore) row(ctx context.Context, key string) (string, time.Time, error) {
-	var data string
-	var exp any
-	err := s.db.queryRow(ctx, s.query, key).Scan(&data, &exp)
+func (s *dbSessionStore) row(ctx context.Context, rd *dbRead, key string) (string, time.Time, error) {
+	var vals [2]any
+	err := rd.row(ctx, s.query, vals[:], key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, errNoSession
 	}
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("%w: session query: %s", ErrStoreUnavailable, redactErr(err))
 	}
-	t, err := s.db.parseDBTime(exp)
+	data, ok, err := textValue(vals[0])
+	if err != nil || !ok {
+		// database/sql cannot scan NULL or such a value into a string
+		return "", time.Time{}, fmt.Errorf("%w: session query: %s", ErrStoreUnavailable, "bad session_data")
+	}
+	t, err := s.db.parseDBTime(vals[1])
 	if err != nil {
 		return "", time.Time{}, errBadSession
 	}
 	return data, t, nil
 }
 
-func (s *dbSessionStore) load(ctx context.Context, key string) (map[string]any, error) {
-	data, exp, err := s.row(ctx, key)
+func (s *dbSessionStore) load(ctx context.Context, rd *dbRead, key string) (map[string]any, error) {
+	data, exp, err := s.row(ctx, rd, key)
 	if err != nil {
 		return nil, err
 	}

@@ -149,7 +149,7 @@ func TestPostgresScenarios(t *testing.T) {
 	}
 	// huge ids must not reach an int4 comparison error
 	if v := a.users; v != nil {
-		if _, err := a.users.get(ctx, int64(1)<<40); err != nil {
+		if _, err := a.users.get(ctx, new(a.db.read()), int64(1)<<40); err != nil {
 			t.Fatalf("bigint pk lookup: %v", err)
 		}
 	}

@@ -254,7 +254,7 @@ type cacheSessionStore struct {
 	prefix string
 }
 
-func (s *cacheSessionStore) load(ctx context.Context, key string) (map[string]any, error) {
+func (s *cacheSessionStore) load(ctx context.Context, _ *dbRead, key string) (map[string]any, error) {
 	v, err := s.cache.get(ctx, s.prefix+key)
 	if err != nil {
 		return nil, err
@@ -285,15 +285,15 @@ type cachedDBStore struct {
 	db    *dbSessionStore
 }
 
-func (s *cachedDBStore) load(ctx context.Context, key string) (map[string]any, error) {
-	m, err := s.cache.load(ctx, key)
+func (s *cachedDBStore) load(ctx context.Context, rd *dbRead, key string) (map[string]any, error) {
+	m, err := s.cache.load(ctx, rd, key)
 	if err == nil || errors.Is(err, errNotDict) {
 		return m, err
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStoreUnavailable, ctx.Err())
 	}
-	return s.db.load(ctx, key)
+	return s.db.load(ctx, rd, key)
 }
 
 // ping requires the database only: Django serves cached_db sessions from

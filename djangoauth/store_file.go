@@ -35,7 +35,7 @@ func newFileStore(cfg Config, codec *envelopeCodec, now func() time.Time) *fileS
 	return &fileStore{dir: cfg.SessionFilePath, prefix: cfg.SessionCookieName, age: cfg.SessionCookieAge, codec: codec, now: now}
 }
 
-func (s *fileStore) load(_ context.Context, key string) (map[string]any, error) {
+func (s *fileStore) load(_ context.Context, _ *dbRead, key string) (map[string]any, error) {
 	for i := 0; i < len(key); i++ {
 		if strings.IndexByte(validKeyChars, key[i]) < 0 {
 			return nil, errNoSession // InvalidSessionKey

@@ -23,7 +23,7 @@ func newSignedCookieStore(cfg Config) (*signedCookieStore, error) {
 	return &signedCookieStore{codec: codec, maxAge: cfg.SessionCookieAge}, nil
 }
 
-func (s *signedCookieStore) load(_ context.Context, key string) (map[string]any, error) {
+func (s *signedCookieStore) load(_ context.Context, _ *dbRead, key string) (map[string]any, error) {
 	return s.codec.decode(key, s.maxAge)
 }
 

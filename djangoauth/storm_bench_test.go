@@ -23,9 +23,9 @@ type countingSessions struct {
 	n atomic.Int64
 }
 
-func (c *countingSessions) load(ctx context.Context, key string) (map[string]any, error) {
+func (c *countingSessions) load(ctx context.Context, rd *dbRead, key string) (map[string]any, error) {
 	c.n.Add(1)
-	return c.sessionStore.load(ctx, key)
+	return c.sessionStore.load(ctx, rd, key)
 }
 
 // benchBackend builds an authenticator on engine ("sqlite" or "postgres")

@@ -69,25 +69,41 @@ func newUserStore(db *sqlDB, u UserConfig) (*userStore, error) {
 
 // get returns the user row, nil when it does not exist, or an error
 // wrapping ErrStoreUnavailable.
-func (s *userStore) get(ctx context.Context, pk any) (*userRow, error) {
-	var id, username any
-	var password sql.NullString
-	var active, staff, super sql.NullBool
-	err := s.db.queryRow(ctx, s.query, pk).Scan(&id, &username, &password, &active, &staff, &super)
+func (s *userStore) get(ctx context.Context, rd *dbRead, pk any) (*userRow, error) {
+	var vals [6]any
+	err := rd.row(ctx, s.query, vals[:], pk)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
+	}
+	var (
+		password              string
+		hasPassword           bool
+		active, staff, super  bool
+		activeOK, staffOK, ok bool
+	)
+	if err == nil {
+		password, hasPassword, err = textValue(vals[2])
+	}
+	if err == nil {
+		active, activeOK, err = boolValue(vals[3])
+	}
+	if err == nil {
+		staff, staffOK, err = boolValue(vals[4])
+	}
+	if err == nil {
+		super, ok, err = boolValue(vals[5])
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: user query: %s", ErrStoreUnavailable, redactErr(err))
 	}
 	r := &userRow{
-		id:          s.formatPK(id),
-		username:    asText(username),
-		password:    password.String,
-		hasPassword: password.Valid,
-		active:      !active.Valid || active.Bool,
-		staff:       staff.Valid && staff.Bool,
-		superuser:   super.Valid && super.Bool,
+		id:          s.formatPK(vals[0]),
+		username:    asText(vals[1]),
+		password:    password,
+		hasPassword: hasPassword,
+		active:      !activeOK || active,
+		staff:       staffOK && staff,
+		superuser:   ok && super,
 	}
 	return r, nil
 }

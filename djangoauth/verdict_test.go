@@ -19,7 +19,7 @@ type countingStore struct {
 	fn   func() (map[string]any, error)
 }
 
-func (s *countingStore) load(context.Context, string) (map[string]any, error) {
+func (s *countingStore) load(context.Context, *dbRead, string) (map[string]any, error) {
 	s.n.Add(1)
 	if s.gate != nil {
 		<-s.gate
@@ -44,7 +44,11 @@ func TestVerdictCache(t *testing.T) {
 		}
 	}
 	real := a.store
-	cs := &countingStore{fn: func() (map[string]any, error) { return real.load(context.Background(), key) }}
+	cs := &countingStore{fn: func() (map[string]any, error) {
+		rd := a.db.read()
+		defer rd.release()
+		return real.load(context.Background(), &rd, key)
+	}}
 	a.store = cs
 	ctx := context.Background()
 	v1 := a.VerdictForSessionKey(ctx, key)
@@ -159,7 +163,7 @@ type ctxStore struct {
 	cancelled atomic.Int64
 }
 
-func (s *ctxStore) load(ctx context.Context, _ string) (map[string]any, error) {
+func (s *ctxStore) load(ctx context.Context, _ *dbRead, _ string) (map[string]any, error) {
 	s.loads.Add(1)
 	select {
 	case <-s.gate:

@@ -1,0 +1,177 @@
+package djangoauth
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dbRead is one verdict's access to the database: the session row and then
+// the user row. On SQLite both are read on one connection of the fast pool
+// (litePool) inside one read transaction: one SHARED lock, taken and
+// released once, instead of one per statement, and the two rows come from
+// the same snapshot. A dbRead is used by one goroutine; release must be
+// called when the verdict is decided.
+type dbRead struct {
+	db   *sqlDB
+	lite *liteConn // held fast-pool connection (SQLite), nil until first use
+	vals [6]driver.Value
+}
+
+// read starts a verdict's access to s.
+func (s *sqlDB) read() dbRead { return dbRead{db: s} }
+
+// row reads the first row of query into dest (len(dest) values, as the
+// driver returns them: nil, int64, float64, bool, []byte, string or
+// time.Time). It returns sql.ErrNoRows when there is none, or the driver's
+// error.
+//
+// On SQLite it uses the fast pool, whose connections never wait for a lock
+// (busy_timeout 0) and so run without watching ctx: a watched statement
+// costs two goroutines (database/sql's and modernc's) per query, as much CPU
+// as the lookup itself. When a writer holds the lock (SQLITE_BUSY), row
+// waits and retries on SQLite's own busy schedule for up to sqliteBusyTimeout,
+// and stops as soon as ctx is done (modernc's busy handler, which
+// database/sql's path relies on, sleeps out the whole busy_timeout whatever
+// ctx does). Any other failure of the fast path (a broken connection) is
+// retried once through database/sql.
+func (r *dbRead) row(ctx context.Context, query string, dest []any, args ...any) error {
+	if r.db.lite != nil {
+		err := r.liteRow(ctx, query, dest, args)
+		if err == nil || errors.Is(err, sql.ErrNoRows) || isSQLiteBusy(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	ptrs := make([]any, len(dest))
+	for i := range dest {
+		ptrs[i] = &dest[i]
+	}
+	return r.db.queryRow(ctx, query, args...).Scan(ptrs...)
+}
+
+// sqliteBusyDelays is sqliteDefaultBusyCallback's schedule (sqlite3.c):
+// the wait before each retry, the last one repeated.
+var sqliteBusyDelays = [...]time.Duration{1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100}
+
+// sqliteBusyTimeout is how long a verdict waits for a writer's lock, as
+// PRAGMA busy_timeout(5000) does on the database/sql connections.
+const sqliteBusyTimeout = 5 * time.Second
+
+func (r *dbRead) liteRow(ctx context.Context, query string, dest []any, args []any) error {
+	var waited time.Duration
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := r.fastRow(query, dest, args)
+		if !isSQLiteBusy(err) {
+			return err
+		}
+		d := sqliteBusyDelays[min(i, len(sqliteBusyDelays)-1)] * time.Millisecond
+		if waited+d > sqliteBusyTimeout {
+			return err
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		waited += d
+	}
+}
+
+// isSQLiteBusy reports SQLITE_BUSY (or one of its extended codes).
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+func (r *dbRead) fastRow(query string, dest []any, args []any) (err error) {
+	if r.lite == nil {
+		if r.lite, err = r.db.lite.get(); err != nil {
+			return err
+		}
+	}
+	if err = r.lite.row(query, r.vals[:len(dest)], args); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		// Give the connection back (or drop it): the slow path takes over.
+		r.release()
+		return err
+	}
+	for i, v := range r.vals[:len(dest)] {
+		if b, ok := v.([]byte); ok {
+			v = append([]byte(nil), b...) // the driver may reuse it
+		}
+		dest[i] = v
+		r.vals[i] = nil
+	}
+	return err
+}
+
+// release ends the read transaction and returns the connection to the pool.
+func (r *dbRead) release() {
+	if r.lite != nil {
+		r.db.lite.put(r.lite)
+		r.lite = nil
+	}
+}
+
+// textValue converts a column value as database/sql scans it into a
+// sql.NullString (convertAssign's rules for the types drivers return).
+func textValue(v any) (s string, valid bool, err error) {
+	switch x := v.(type) {
+	case nil:
+		return "", false, nil
+	case string:
+		return x, true, nil
+	case []byte:
+		return string(x), true, nil
+	case int64:
+		return strconv.FormatInt(x, 10), true, nil
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64), true, nil
+	case bool:
+		return strconv.FormatBool(x), true, nil
+	case time.Time:
+		return x.Format(time.RFC3339Nano), true, nil
+	}
+	return "", false, fmt.Errorf("djangoauth: unsupported text column type %T", v)
+}
+
+// boolValue converts a column value as database/sql scans it into a
+// sql.NullBool (driver.Bool's rules).
+func boolValue(v any) (b, valid bool, err error) {
+	if v == nil {
+		return false, false, nil
+	}
+	bv, err := driver.Bool.ConvertValue(v)
+	if err != nil {
+		return false, false, err
+	}
+	return bv.(bool), true, nil
+}
+
+// rowsFirst reads the first row of rows into dest and closes rows.
+func rowsFirst(rows driver.Rows, dest []driver.Value) error {
+	err := rows.Next(dest)
+	cerr := rows.Close()
+	switch {
+	case errors.Is(err, io.EOF):
+		if cerr != nil {
+			return cerr
+		}
+		return sql.ErrNoRows
+	case err != nil:
+		return err
+	}
+	return cerr
+}

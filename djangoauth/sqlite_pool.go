@@ -1,0 +1,162 @@
+package djangoauth
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"sync"
+)
+
+// errPoolClosed reports a fast-pool request after Close.
+var errPoolClosed = errors.New("djangoauth: SQLite fast pool closed")
+
+// litePool is SQLite's fast path: at most max driver connections, used
+// without database/sql and without watching a context, each with its
+// statements prepared once. Its connections never wait for a lock
+// (busy_timeout 0): a query that would wait fails at once with SQLITE_BUSY
+// and dbRead.row runs it again through database/sql. Idle connections stay
+// open until Close (at most max of them, each with sqlitePageCache of page
+// cache). Safe for concurrent use.
+type litePool struct {
+	drv   driver.Driver
+	dsn   string
+	idle  chan *liteConn
+	slots chan struct{} // one token per open connection
+
+	mu     sync.Mutex
+	closed bool
+}
+
+func newLitePool(drv driver.Driver, dsn string, maxConns int) *litePool {
+	return &litePool{drv: drv, dsn: dsn, idle: make(chan *liteConn, maxConns), slots: make(chan struct{}, maxConns)}
+}
+
+// get returns an idle connection, opens one when fewer than max are open,
+// or waits for one to come back. It does not watch a context: a connection
+// is held for two point lookups, so the wait is short.
+func (p *litePool) get() (*liteConn, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, errPoolClosed
+	}
+	select {
+	case c := <-p.idle:
+		return c, nil
+	default:
+	}
+	select {
+	case c := <-p.idle:
+		return c, nil
+	case p.slots <- struct{}{}:
+		conn, err := p.drv.Open(p.dsn)
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return &liteConn{conn: conn, stmts: make(map[string]driver.Stmt, 4)}, nil
+	}
+}
+
+// put ends c's read transaction and makes it idle again, or closes it when
+// that fails or the pool is closed.
+func (p *litePool) put(c *liteConn) {
+	ok := c.finish() == nil
+	p.mu.Lock()
+	if ok && !p.closed {
+		p.idle <- c // never blocks: at most cap(idle) connections exist
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	_ = c.close()
+	<-p.slots
+}
+
+// close closes the idle connections; those in use are closed when put back.
+func (p *litePool) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var errs []error
+	for {
+		select {
+		case c := <-p.idle:
+			errs = append(errs, c.close())
+			<-p.slots
+		default:
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// liteConn is one fast-pool connection. Not safe for concurrent use.
+type liteConn struct {
+	conn  driver.Conn
+	stmts map[string]driver.Stmt
+	inTx  bool
+	args  [2]driver.NamedValue
+}
+
+func (c *liteConn) stmt(query string) (driver.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *liteConn) exec(query string) error {
+	st, err := c.stmt(query)
+	if err != nil {
+		return err
+	}
+	_, err = st.(driver.StmtExecContext).ExecContext(context.Background(), nil)
+	return err
+}
+
+// row runs query (opening the read transaction first) and reads its first
+// row into dest; sql.ErrNoRows when there is none.
+func (c *liteConn) row(query string, dest []driver.Value, args []any) error {
+	if !c.inTx {
+		if err := c.exec("BEGIN"); err != nil {
+			return err
+		}
+		c.inTx = true
+	}
+	st, err := c.stmt(query)
+	if err != nil {
+		return err
+	}
+	nv := c.args[:0]
+	for i, a := range args {
+		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: a})
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), nv)
+	clear(c.args[:])
+	if err != nil {
+		return err
+	}
+	return rowsFirst(rows, dest)
+}
+
+// finish ends the read transaction, releasing the SHARED lock.
+func (c *liteConn) finish() error {
+	if !c.inTx {
+		return nil
+	}
+	c.inTx = false
+	return c.exec("COMMIT")
+}
+
+func (c *liteConn) close() error {
+	for _, st := range c.stmts {
+		_ = st.Close()
+	}
+	return c.conn.Close()
+}

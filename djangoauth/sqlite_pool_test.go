@@ -1,0 +1,165 @@
+package djangoauth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+)
+
+// sqliteWriter opens a read-write connection to the authenticator's SQLite
+// file (as Django's would be) and takes an EXCLUSIVE lock on it; the
+// returned func releases it.
+func sqliteWriter(t *testing.T, a *Authenticator) (unlock func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+a.cfg.Database.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	unlock = func() {
+		if done {
+			return
+		}
+		done = true
+		if _, err := c.ExecContext(context.Background(), "COMMIT"); err != nil {
+			t.Error(err)
+		}
+		_ = c.Close()
+	}
+	t.Cleanup(unlock)
+	return unlock
+}
+
+// A verdict asked while Django holds the write lock waits for it (the fast
+// path cannot, so database/sql's path with busy_timeout takes over).
+func TestSQLiteWaitsForWriter(t *testing.T) {
+	t.Parallel()
+	a, fx := sqliteAuthenticator(t, nil)
+	key := validKey(t, fx)
+	unlock := sqliteWriter(t, a)
+	time.AfterFunc(200*time.Millisecond, unlock)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if v := a.VerdictForSessionKey(ctx, key); !v.Authenticated {
+		t.Fatalf("verdict under a writer's lock: %+v", v)
+	}
+}
+
+// A caller whose ctx ends while the database is locked is answered
+// promptly (busy_timeout is 5 s), and the pool still works afterwards.
+func TestSQLiteLockWaitCancelled(t *testing.T) {
+	t.Parallel()
+	a, fx := sqliteAuthenticator(t, nil)
+	key := validKey(t, fx)
+	unlock := sqliteWriter(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if v := a.VerdictForSessionKey(ctx, key); v.Reason != ReasonStoreUnavailable {
+		t.Fatalf("verdict under a writer's lock with a short ctx: %+v", v)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("cancelled verdict took %v: the lock wait ignored ctx", d)
+	}
+	unlock()
+	for range 3 {
+		if v := a.VerdictForSessionKey(context.Background(), key); !v.Authenticated {
+			t.Fatalf("verdict after the lock: %+v", v)
+		}
+	}
+}
+
+// The session and user rows of one verdict are read in one read
+// transaction: a writer cannot take the lock between them, and can once the
+// read is released.
+func TestSQLiteOneReadTransaction(t *testing.T) {
+	t.Parallel()
+	a, fx := sqliteAuthenticator(t, nil)
+	key := validKey(t, fx)
+	ctx := context.Background()
+	rd := a.db.read()
+	defer rd.release()
+	if _, err := a.store.load(ctx, &rd, key); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sql.Open("sqlite", "file:"+a.cfg.Database.Name) // busy_timeout 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Exec("BEGIN EXCLUSIVE; COMMIT"); err == nil {
+		t.Fatal("a writer took the lock in the middle of a verdict's read")
+	}
+	if u, err := a.users.get(ctx, &rd, int64(1)); err != nil || u == nil {
+		t.Fatalf("user row: %v, %v", u, err)
+	}
+	rd.release()
+	if _, err := w.Exec("BEGIN EXCLUSIVE; COMMIT"); err != nil {
+		t.Fatalf("writer after the read: %v", err)
+	}
+}
+
+// The pool closes connections given back after Close and refuses new
+// requests.
+func TestLitePoolClose(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	p := a.db.lite
+	c1, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(c2)
+	if got := len(p.slots); got != 2 {
+		t.Fatalf("%d open connections, want 2", got)
+	}
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(p.slots); got != 1 {
+		t.Fatalf("%d open connections after close, want the one in use", got)
+	}
+	p.put(c1)
+	if got := len(p.slots); got != 0 {
+		t.Fatalf("%d open connections, want 0", got)
+	}
+	if _, err := p.get(); !errors.Is(err, errPoolClosed) {
+		t.Fatalf("get after close: %v", err)
+	}
+}
+
+// textValue and boolValue convert as database/sql scans into NullString
+// and NullBool.
+func TestColumnConversionsMatchDatabaseSQL(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, v := range []any{nil, "", "x", []byte("pw"), int64(-3), float64(1.5), 1e21, true, false, ts,
+		"1", "0", "t", "FALSE", "yes", int64(1), int64(0), int64(2), []byte("true"), float64(1)} {
+		var ns sql.NullString
+		serr := ns.Scan(v)
+		s, ok, err := textValue(v)
+		if (serr == nil) != (err == nil) || serr == nil && (ns.String != s || ns.Valid != ok) {
+			t.Errorf("text %#v: got (%q, %v, %v), database/sql (%q, %v, %v)", v, s, ok, err, ns.String, ns.Valid, serr)
+		}
+		var nb sql.NullBool
+		berr := nb.Scan(v)
+		b, ok, err := boolValue(v)
+		if (berr == nil) != (err == nil) || berr == nil && (nb.Bool != b || nb.Valid != ok) {
+			t.Errorf("bool %#v: got (%v, %v, %v), database/sql (%v, %v, %v)", v, b, ok, err, nb.Bool, nb.Valid, berr)
+		}
+	}
+}
