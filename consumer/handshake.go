@@ -52,7 +52,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
 	defer cancel()
 	cookie := r.Header.Get("Cookie")
-	v := s.cfg.Authenticator.Authenticate(ctx, cookie)
+	v := s.auths.authenticate(ctx, cookie)
 	if !v.Authenticated {
 		if v.Reason == ReasonStoreUnavailable {
 			s.refuse(w, r, refused503, "unavailable", v.Reason)

@@ -26,6 +26,7 @@ type Server struct {
 	routes []*compiledRoute
 	m      *metrics
 
+	auths  *authPool     // runs handshake authentication on warm goroutines
 	epoch  time.Time     // the sockets' clock starts here
 	nextID atomic.Uint64 // socket ids
 
@@ -74,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 		log:    c.Logger,
 		routes: routes,
 		m:      m,
+		auths:  newAuthPool(c.Authenticator),
 		epoch:  time.Now(),
 
 		releasing: make(chan struct{}, releaseWorkers),
@@ -241,8 +243,10 @@ func (s *Server) startIO() {
 	}()
 }
 
-// stopIO stops what startIO started; every socket has ended.
+// stopIO stops what startIO started, and the authentication workers; every
+// socket has ended.
 func (s *Server) stopIO() {
+	s.auths.close()
 	s.ioMu.Lock()
 	defer s.ioMu.Unlock()
 	if s.ioStopped {
