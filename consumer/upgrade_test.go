@@ -98,6 +98,7 @@ func exchange(t *testing.T, addr, req string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = resp.Body.Close() // the head only: the body is read from br below
 	body := make([]byte, resp.ContentLength)
 	if _, err := io.ReadFull(br, body); err != nil {
 		t.Fatal(err)
