@@ -10,19 +10,24 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // dbRead is one verdict's access to the database: the session row and then
-// the user row. On SQLite both are read on one connection of the fast pool
-// (litePool) inside one read transaction: one SHARED lock, taken and
-// released once, instead of one per statement, and the two rows come from
-// the same snapshot. A dbRead is used by one goroutine; release must be
-// called when the verdict is decided.
+// the user row, both read on one connection. On SQLite that is a connection
+// of the fast pool (litePool), and both rows are read inside one read
+// transaction: one SHARED lock, taken and released once, instead of one per
+// statement, and the two rows come from the same snapshot. On PostgreSQL the
+// rows are read through pgx directly (its statement cache, its
+// context.AfterFunc cancellation), not through database/sql, whose Rows
+// start a goroutine per query to watch a cancellable ctx. A dbRead is used
+// by one goroutine; release must be called when the verdict is decided.
 type dbRead struct {
 	db   *sqlDB
 	lite *liteConn // held fast-pool connection (SQLite), nil until first use
+	pg   *sql.Conn // held connection (PostgreSQL), nil until first use
 	vals [6]driver.Value
 }
 
@@ -54,7 +59,30 @@ func (r *dbRead) row(ctx context.Context, query string, dest []any, args ...any)
 	for i := range dest {
 		ptrs[i] = &dest[i]
 	}
+	if r.db.dialect == dialectPostgres {
+		return r.pgRow(ctx, query, ptrs, args)
+	}
 	return r.db.queryRow(ctx, query, args...).Scan(ptrs...)
+}
+
+// pgRow runs query on the verdict's connection with pgx, scanning into
+// ptrs (each a *any). pgx's own types come back (int32 for integer
+// columns, [16]byte for uuid), which the callers' conversions accept.
+func (r *dbRead) pgRow(ctx context.Context, query string, ptrs []any, args []any) error {
+	if r.pg == nil {
+		c, err := r.db.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		r.pg = c
+	}
+	return r.pg.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("djangoauth: unexpected PostgreSQL driver connection %T", dc)
+		}
+		return pc.Conn().QueryRow(ctx, query, args...).Scan(ptrs...)
+	})
 }
 
 // sqliteBusyDelays is sqliteDefaultBusyCallback's schedule (sqlite3.c):
@@ -122,6 +150,10 @@ func (r *dbRead) release() {
 	if r.lite != nil {
 		r.db.lite.put(r.lite)
 		r.lite = nil
+	}
+	if r.pg != nil {
+		_ = r.pg.Close()
+		r.pg = nil
 	}
 }
 
