@@ -120,6 +120,9 @@ func (r *dbRead) liteRow(ctx context.Context, query string, dest []any, args []a
 
 // isSQLiteBusy reports SQLITE_BUSY (or one of its extended codes).
 func isSQLiteBusy(err error) bool {
+	if err == nil {
+		return false
+	}
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }

@@ -20,7 +20,8 @@ type saltedMAC struct {
 
 type macState struct {
 	h   hash.Hash
-	buf []byte // value copied here: Write takes a []byte
+	buf []byte            // value copied here: Write takes a []byte
+	out [sha256.Size]byte // Sum's destination, so that it does not escape
 }
 
 func newSaltedMAC(keySalt, secret string) *saltedMAC {
@@ -30,37 +31,34 @@ func newSaltedMAC(keySalt, secret string) *saltedMAC {
 	return m
 }
 
-// sum appends the HMAC of value to dst.
-func (m *saltedMAC) sum(dst []byte, value string) []byte {
+// sum returns the HMAC of value.
+func (m *saltedMAC) sum(value string) (mac [sha256.Size]byte) {
 	st := m.pool.Get().(*macState)
 	st.buf = append(st.buf[:0], value...)
 	st.h.Write(st.buf)
-	dst = st.h.Sum(dst)
+	copy(mac[:], st.h.Sum(st.out[:0]))
 	st.h.Reset()
 	if cap(st.buf) <= 4<<10 { // do not keep a huge value's buffer
 		m.pool.Put(st)
 	}
-	return dst
+	return mac
 }
 
 // matchesB64 reports, in time independent of where they differ, whether
 // want is the unpadded URL-safe base64 of value's HMAC (Signer.signature).
 func (m *saltedMAC) matchesB64(want, value string) bool {
-	var mac [sha256.Size]byte
-	var enc [44]byte // base64 of 32 bytes, unpadded: 43
-	s := m.sum(mac[:0], value)
-	n := base64.RawURLEncoding.EncodedLen(len(s))
-	base64.RawURLEncoding.Encode(enc[:n], s)
-	return constantTimeEqualBytes(want, enc[:n])
+	var enc [43]byte // base64 of 32 bytes, unpadded
+	mac := m.sum(value)
+	base64.RawURLEncoding.Encode(enc[:], mac[:])
+	return constantTimeEqualBytes(want, enc[:])
 }
 
 // matchesHex reports, in time independent of where they differ, whether
 // want is the lower-case hex of value's HMAC (get_session_auth_hash).
 func (m *saltedMAC) matchesHex(want, value string) bool {
-	var mac [sha256.Size]byte
 	var enc [2 * sha256.Size]byte
-	s := m.sum(mac[:0], value)
-	hex.Encode(enc[:], s)
+	mac := m.sum(value)
+	hex.Encode(enc[:], mac[:])
 	return constantTimeEqualBytes(want, enc[:])
 }
 

@@ -160,8 +160,8 @@ func NewSigner(key string, fallbacks []string, salt string) *Signer {
 
 // Sign returns value + ":" + signature(value), as Signer.sign.
 func (s *Signer) Sign(value string) string {
-	var mac [sha256.Size]byte
-	return value + ":" + base64.RawURLEncoding.EncodeToString(s.macs[0].sum(mac[:0], value))
+	mac := s.macs[0].sum(value)
+	return value + ":" + base64.RawURLEncoding.EncodeToString(mac[:])
 }
 
 // Unsign verifies a value produced by Sign with the key or any fallback key
