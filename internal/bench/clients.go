@@ -71,6 +71,9 @@ type Line struct {
 	// Connected and Failed are set from "connected" on.
 	Connected int `json:"connected"`
 	Failed    int `json:"failed"`
+	// ConnectStart is set on "connected": when the process began its first
+	// handshake (unix ns), as in ClientReport.
+	ConnectStart int64 `json:"connect_start,omitempty"`
 }
 
 // ClientReport is the final account of one client process.
@@ -79,7 +82,9 @@ type ClientReport struct {
 	Connected  int    `json:"connected"`
 	Failed     int    `json:"failed"`
 	FirstError string `json:"first_error,omitempty"`
-	// ConnectStart and ConnectEnd bracket the connect phase (unix ns).
+	// ConnectStart and ConnectEnd bracket the connect phase (unix ns):
+	// just before the first socket's dial, and once every socket was
+	// attempted.
 	ConnectStart int64 `json:"connect_start"`
 	ConnectEnd   int64 `json:"connect_end"`
 	// Received counts frames carrying a seq; OutOfOrder those whose seq was
@@ -201,7 +206,7 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	r.mu.Lock()
 	rep.Connected, rep.Failed, rep.FirstError = len(r.conns), r.failed, r.firstErr
 	r.mu.Unlock()
-	if err := enc.Encode(Line{Type: "connected", Connected: rep.Connected, Failed: rep.Failed}); err != nil {
+	if err := enc.Encode(Line{Type: "connected", Connected: rep.Connected, Failed: rep.Failed, ConnectStart: rep.ConnectStart}); err != nil {
 		return err
 	}
 	t := time.NewTicker(cfg.Progress)

@@ -40,6 +40,9 @@ type FleetSpec struct {
 // Fleet is a set of running client processes.
 type Fleet struct {
 	procs []*worker
+	// firstConnect is the earliest Line.ConnectStart of the processes'
+	// "connected" lines (unix ns), set by WaitConnected.
+	firstConnect int64
 }
 
 type worker struct {
@@ -121,19 +124,25 @@ func (w *worker) readLines(r io.Reader) {
 }
 
 // WaitConnected waits until every process attempted all its sockets and
-// returns the totals.
+// returns the totals. It is not safe for concurrent use with FirstConnect.
 func (f *Fleet) WaitConnected(ctx context.Context) (connected, failed int, err error) {
 	for _, w := range f.procs {
 		select {
 		case l := <-w.conn:
 			connected += l.Connected
 			failed += l.Failed
+			f.firstConnect = minNonZero(f.firstConnect, l.ConnectStart)
 		case <-ctx.Done():
 			return connected, failed, ctx.Err()
 		}
 	}
 	return connected, failed, nil
 }
+
+// FirstConnect is when the fleet began its first handshake (the earliest
+// process's ClientReport.ConnectStart), known once WaitConnected returned
+// without error.
+func (f *Fleet) FirstConnect() time.Time { return time.Unix(0, f.firstConnect) }
 
 // Received is the latest progress total of frames received.
 func (f *Fleet) Received() int64 {

@@ -127,11 +127,17 @@ func newCPUMeter(pids func() []int) *cpuMeter {
 // pct is the CPU used since newCPUMeter, in % of one core. Processes
 // started since count from zero.
 func (m *cpuMeter) pct() float64 {
+	return 100 * m.seconds() / time.Since(m.start).Seconds()
+}
+
+// seconds is the CPU time used since newCPUMeter. Processes started since
+// count from zero.
+func (m *cpuMeter) seconds() float64 {
 	used := 0.0
 	for _, pid := range m.pids() {
 		if s, err := SampleProc(pid); err == nil {
 			used += s.CPUSeconds - m.before[pid]
 		}
 	}
-	return 100 * used / time.Since(m.start).Seconds()
+	return used
 }

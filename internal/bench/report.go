@@ -51,6 +51,7 @@ var Headlines = map[string][]Headline{
 		{MetricRedisCPU, "Redis CPU (%)", true, true},
 		{MetricClientCPU, "client processes' CPU (%)", true, true},
 		{MetricServerMSPerConnect, "server CPU per connect (ms)", true, false},
+		{MetricClientMSPerConnect, "client processes' CPU per connect (ms)", true, true},
 		{MetricTotalMSPerConnect, "CPU per connect, all processes (ms)", true, true},
 	},
 	"idle": {

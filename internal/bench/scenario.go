@@ -106,6 +106,9 @@ const (
 	// server, the database, Redis and the clients together.
 	MetricServerMSPerConnect = "server_cpu_ms_per_connect"
 	MetricTotalMSPerConnect  = "total_cpu_ms_per_connect"
+	// MetricClientMSPerConnect is the client processes' CPU time per
+	// connect during a storm, in ms (the load generator's own cost).
+	MetricClientMSPerConnect = "client_cpu_ms_per_connect"
 	// MetricInFlight is a connect storm's handshakes in flight per client
 	// process.
 	MetricInFlight = "in_flight"
@@ -159,13 +162,35 @@ func uniq(tag string) string { return fmt.Sprintf("%s%d-", tag, time.Now().UnixN
 
 // opened is a fleet whose sockets are all subscribed.
 type opened struct {
-	fleet       *Fleet
-	connected   int
-	failed      int
-	start       time.Time
-	subscribed  time.Duration // start → every membership visible in Redis
+	fleet     *Fleet
+	connected int
+	failed    int
+	// start is when open began (before the client processes were started).
+	start time.Time
+	// subscribed is the time from the fleet's first handshake
+	// (Fleet.FirstConnect) to the last membership seen: with the core layer,
+	// the return of the first membership poll (memberPoll) that saw the
+	// final count of memberships in Redis, so at most one poll interval plus
+	// one ZCARD round trip after that membership became visible; with the
+	// pub/sub layer, the first look at the fleet's progress that showed the
+	// last probed socket (Runner.probe).
+	subscribed  time.Duration
 	memberships int
 }
+
+// memberPoll is the interval between two counts of one group's
+// memberships while sockets subscribe (one ZCARD): small against a storm
+// (1.5 s for 10,000 sockets on laurel), so the storm's clock is exact to
+// within this. memberPollEach is that of the many-groups form (one
+// pipeline of a ZCARD per group), which is not timed.
+const (
+	memberPoll     = 5 * time.Millisecond
+	memberPollEach = 20 * time.Millisecond
+)
+
+// membersQuiet ends the wait for memberships when their count has not grown
+// for this long after every socket was attempted.
+const membersQuiet = 15 * time.Second
 
 func (r *Runner) members(ctx context.Context, group string, n int, each bool) (int, error) {
 	if !each {
@@ -204,13 +229,12 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 		return nil, err
 	}
 	o.fleet = f
-	o.connected, o.failed, err = f.WaitConnected(ctx)
-	if err != nil {
-		f.Stop()
-		return nil, err
-	}
 	if r.Stack.Backend == BackendPubSub {
-		if err := r.probe(ctx, o, group, n, each); err != nil {
+		o.connected, o.failed, err = f.WaitConnected(ctx)
+		if err == nil {
+			err = r.probe(ctx, o, group, n, each)
+		}
+		if err != nil {
 			f.Stop()
 			return nil, err
 		}
@@ -218,28 +242,83 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 			"probed", o.memberships, "in", o.subscribed.Round(time.Millisecond))
 		return o, nil
 	}
-	// Wait until every connected socket is a member, or the count has not
-	// grown for 15 s; the time is that of the last membership seen.
-	lastGrowth := time.Now()
-	o.subscribed = time.Since(o.start)
-	for {
-		m, err := r.members(ctx, group, n, each)
-		if err != nil {
-			f.Stop()
-			return nil, err
-		}
-		if m > o.memberships {
-			o.memberships, lastGrowth = m, time.Now()
-			o.subscribed = time.Since(o.start)
-		}
-		if m >= o.connected || time.Since(lastGrowth) > 15*time.Second {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := r.waitMembers(ctx, o, group, n, each); err != nil {
+		f.Stop()
+		return nil, err
 	}
 	r.Log.Info("sockets open", "server", srv.Name, "connected", o.connected, "failed", o.failed,
 		"subscribed", o.memberships, "in", o.subscribed.Round(time.Millisecond))
 	return o, nil
+}
+
+// waitMembers counts o's memberships in Redis until every connected socket
+// is a member, or the count has not grown for membersQuiet after every
+// socket was attempted. With one group it counts while the sockets connect,
+// every memberPoll, so the last membership is seen within one interval of
+// appearing; with a group per socket (each) it starts once every socket was
+// attempted.
+func (r *Runner) waitMembers(ctx context.Context, o *opened, group string, n int, each bool) error {
+	type result struct {
+		connected, failed int
+		err               error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, f, err := o.fleet.WaitConnected(ctx)
+		done <- result{c, f, err}
+	}()
+	interval := memberPoll
+	attempted := false
+	if each {
+		res := <-done
+		if res.err != nil {
+			return res.err
+		}
+		o.connected, o.failed, attempted, interval = res.connected, res.failed, true, memberPollEach
+	}
+	var lastSeen, lastGrowth time.Time
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		m, err := r.members(ctx, group, n, each)
+		now := time.Now()
+		if err != nil {
+			if !attempted {
+				<-done // the fleet's lines must not be read twice: wait for its goroutine
+			}
+			return err
+		}
+		if m > o.memberships {
+			o.memberships, lastSeen, lastGrowth = m, now, now
+		}
+		if !attempted {
+			select {
+			case res := <-done:
+				if res.err != nil {
+					return res.err
+				}
+				o.connected, o.failed, attempted = res.connected, res.failed, true
+				lastGrowth = now
+				continue // count again: the last memberships may have come in meanwhile
+			default:
+			}
+		}
+		if attempted && (m >= o.connected || now.Sub(lastGrowth) > membersQuiet) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			if !attempted {
+				<-done
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if !lastSeen.IsZero() {
+		o.subscribed = lastSeen.Sub(o.fleet.FirstConnect())
+	}
+	return nil
 }
 
 // probe is open's wait with the pub/sub layer, which keeps no membership in
@@ -262,7 +341,7 @@ func (r *Runner) probe(ctx context.Context, o *opened, group string, n int, each
 		}
 	}
 	lastGrowth := time.Now()
-	o.subscribed = time.Since(o.start)
+	o.subscribed = time.Since(o.fleet.FirstConnect())
 	for {
 		for _, g := range groups {
 			msg := channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "task_id", Value: g},
@@ -274,7 +353,7 @@ func (r *Runner) probe(ctx context.Context, o *opened, group string, n int, each
 		time.Sleep(probeInterval)
 		if m := int(o.fleet.Primed()); m > o.memberships {
 			o.memberships, lastGrowth = m, time.Now()
-			o.subscribed = time.Since(o.start)
+			o.subscribed = time.Since(o.fleet.FirstConnect())
 		}
 		if o.memberships >= o.connected || time.Since(lastGrowth) > 15*time.Second {
 			return nil
@@ -626,9 +705,21 @@ func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int
 	return res, nil
 }
 
-// Storm connects n sockets, each with its own Django session, connect with conc
-// handshakes in flight; connects/s counts connect + session auth +
-// subscribe until every membership is visible in Redis.
+// Storm connects n sockets, each with its own Django session, with conc
+// handshakes in flight per client process.
+//
+// Its rate (connects_per_s) is the sockets whose membership of the task
+// group is visible in Redis, divided by the time from the fleet's first
+// handshake (the earliest client process's dial of its first socket; the
+// processes' start and their reading of the cookie file come before and do
+// not count) to the last of those memberships seen (polled every
+// memberPoll while the sockets connect: at most that interval plus one
+// ZCARD round trip late; see opened.subscribed).
+//
+// CPU per connect is measured CPU time divided by connects: the server's
+// from just before the client processes start to the last membership seen,
+// and the clients' (their whole life up to then), Redis' and the database's
+// over the same span. The CPU percentages are over that span too.
 func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc int) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
 	group := uniq("storm")
@@ -642,28 +733,38 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	if err != nil {
 		return res, err
 	}
-	res.Values[MetricCPU] = r.cpuSince(srv, before, o.start)
-	res.Values[MetricRedisCPU] = redisCPU.pct()
+	span := time.Since(o.start).Seconds()
+	var serverSec, clientSec, redisSec, dbSec float64
+	if after, err := SampleProcs(srv.PIDs); err == nil {
+		serverSec = after.CPUSeconds - before.CPUSeconds
+	}
+	redisSec = redisCPU.seconds()
 	if dbCPU != nil {
-		res.Values[MetricDBCPU] = dbCPU.pct()
+		dbSec = dbCPU.seconds()
+		res.Values[MetricDBCPU] = 100 * dbSec / span
 	}
 	// The client processes started with the storm: all their CPU is its.
 	if c, err := SampleProcs(o.fleet.PIDs()); err == nil {
-		res.Values[MetricClientCPU] = 100 * c.CPUSeconds / time.Since(o.start).Seconds()
+		clientSec = c.CPUSeconds
 	}
+	res.Values[MetricCPU] = 100 * serverSec / span
+	res.Values[MetricRedisCPU] = 100 * redisSec / span
+	res.Values[MetricClientCPU] = 100 * clientSec / span
 	rep := o.fleet.Stop()
 	r.settle(ctx)
 	res.Values[MetricSockets] = float64(n)
 	res.Values[MetricInFlight] = float64(conc)
 	res.Values[MetricConnected] = float64(o.memberships)
 	res.Values[MetricFailures] = float64(n - o.memberships)
-	res.Values[MetricConnectsPS] = float64(o.memberships) / o.subscribed.Seconds()
+	if o.subscribed > 0 {
+		res.Values[MetricConnectsPS] = float64(o.memberships) / o.subscribed.Seconds()
+	}
 	// CPU time per connect: the server's own, and everything's (server,
 	// database, Redis and clients), in ms.
-	if rate := res.Values[MetricConnectsPS]; rate > 0 {
-		v := res.Values
-		res.Values[MetricServerMSPerConnect] = 10 * v[MetricCPU] / rate
-		res.Values[MetricTotalMSPerConnect] = 10 * (v[MetricCPU] + v[MetricDBCPU] + v[MetricRedisCPU] + v[MetricClientCPU]) / rate
+	if o.memberships > 0 {
+		res.Values[MetricServerMSPerConnect] = 1000 * serverSec / float64(o.memberships)
+		res.Values[MetricClientMSPerConnect] = 1000 * clientSec / float64(o.memberships)
+		res.Values[MetricTotalMSPerConnect] = 1000 * (serverSec + clientSec + redisSec + dbSec) / float64(o.memberships)
 	}
 	res.Values[MetricHandshakeP99] = ms(rep.Handshake.Quantile(0.99))
 	if rep.FirstError != "" {
