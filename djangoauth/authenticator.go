@@ -65,7 +65,7 @@ func New(cfg Config, opts ...Option) (*Authenticator, error) {
 		a.authMACs = append(a.authMACs, newSaltedMAC(sessionAuthHashSalt, k))
 	}
 	if cfg.VerdictTTL > 0 {
-		a.verdicts = newVerdictCache(cfg.VerdictTTL, maxVerdictEntries)
+		a.verdicts = newVerdictCache(cfg.VerdictTTL, maxVerdictEntries, func() time.Time { return a.now() })
 	}
 	db, err := openSQL(cfg)
 	if err != nil {
@@ -272,6 +272,7 @@ func (a *Authenticator) Close() error {
 	a.closeMu.Lock()
 	defer a.closeMu.Unlock()
 	a.flight.shutdown()
+	a.verdicts.stop()
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i]())

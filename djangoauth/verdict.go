@@ -79,14 +79,23 @@ func (v Verdict) LogValue() slog.Value {
 
 func anonymous(r Reason) Verdict { return Verdict{Reason: r} }
 
-// verdictCache keeps verdicts per session key for a short TTL. Safe for
-// concurrent use.
+// verdictCache keeps verdicts per session key for a short TTL. Expired
+// entries are swept about once per TTL by a timer that is armed only while
+// the cache holds entries (no goroutine waits in between), so a burst of
+// handshakes does not leave its verdicts in memory once the server is idle;
+// when a sweep leaves the map at under a quarter of its peak size, the map
+// is rebuilt, since a Go map never gives back the room of deleted entries.
+// Safe for concurrent use.
 type verdictCache struct {
-	ttl time.Duration
-	max int
+	ttl   time.Duration
+	max   int
+	clock func() time.Time // the sweeps' time
 
 	mu      sync.Mutex
 	entries map[string]cacheEntry
+	peak    int         // largest len(entries) since the map was made
+	timer   *time.Timer // pending sweep; nil when none is armed
+	stopped bool
 }
 
 type cacheEntry struct {
@@ -94,8 +103,12 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-func newVerdictCache(ttl time.Duration, maxEntries int) *verdictCache {
-	return &verdictCache{ttl: ttl, max: maxEntries, entries: make(map[string]cacheEntry)}
+// minRebuild is the peak size below which a sweep does not bother to
+// rebuild the map (a few KB at most).
+const minRebuild = 256
+
+func newVerdictCache(ttl time.Duration, maxEntries int, clock func() time.Time) *verdictCache {
+	return &verdictCache{ttl: ttl, max: maxEntries, clock: clock, entries: make(map[string]cacheEntry)}
 }
 
 func (c *verdictCache) get(key string, now time.Time) (Verdict, bool) {
@@ -119,16 +132,60 @@ func (c *verdictCache) put(key string, v Verdict, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {
-		for k, e := range c.entries {
-			if !now.Before(e.expires) {
-				delete(c.entries, k)
-			}
-		}
+		c.sweepLocked(now)
 		if len(c.entries) >= c.max {
 			clear(c.entries)
 		}
 	}
 	c.entries[key] = cacheEntry{v: v, expires: now.Add(c.ttl)}
+	c.peak = max(c.peak, len(c.entries))
+	if c.timer == nil && !c.stopped {
+		c.timer = time.AfterFunc(c.ttl, c.sweep)
+	}
+}
+
+// sweep is the timer's: it drops the expired entries and arms the timer
+// again while entries remain.
+func (c *verdictCache) sweep() {
+	now := c.clock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timer = nil
+	c.sweepLocked(now)
+	if len(c.entries) > 0 && !c.stopped {
+		c.timer = time.AfterFunc(c.ttl, c.sweep)
+	}
+}
+
+// sweepLocked drops the entries expired at now and rebuilds the map when
+// it holds under a quarter of its peak.
+func (c *verdictCache) sweepLocked(now time.Time) {
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, k)
+		}
+	}
+	if n := len(c.entries); c.peak >= minRebuild && n < c.peak/4 {
+		m := make(map[string]cacheEntry, n)
+		for k, e := range c.entries {
+			m[k] = e
+		}
+		c.entries, c.peak = m, n
+	}
+}
+
+// stop disarms the sweep timer for good (the Authenticator is closing).
+func (c *verdictCache) stop() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
 }
 
 // flight collapses concurrent computations for the same key (a reconnect

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,5 +246,58 @@ func TestVerdictSingleFlightAllCancelled(t *testing.T) {
 	}
 	if cs.loads.Load() != 2 {
 		t.Fatalf("loads = %d, want 2", cs.loads.Load())
+	}
+}
+
+// Expired verdicts are dropped by a sweep, which rebuilds the map once it
+// is mostly empty; live ones stay.
+func TestVerdictCacheSweepsExpired(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_800_000_000, 0)
+	c := newVerdictCache(2*time.Second, 100000, func() time.Time { return t0 })
+	defer c.stop()
+	for i := range 1000 {
+		c.put(fmt.Sprintf("old%05d", i), Verdict{Reason: ReasonNoSession}, t0)
+	}
+	for i := range 10 {
+		c.put(fmt.Sprintf("new%05d", i), Verdict{Reason: ReasonOK, Authenticated: true}, t0.Add(time.Second))
+	}
+	c.mu.Lock()
+	before := reflect.ValueOf(c.entries).UnsafePointer()
+	c.sweepLocked(t0.Add(2 * time.Second))
+	n, after := len(c.entries), reflect.ValueOf(c.entries).UnsafePointer()
+	c.mu.Unlock()
+	if n != 10 {
+		t.Fatalf("%d entries after the sweep, want the 10 live ones", n)
+	}
+	if after == before {
+		t.Fatal("the map was not rebuilt after losing 99% of its entries")
+	}
+	if v, ok := c.get("new00003", t0.Add(2*time.Second)); !ok || !v.Authenticated {
+		t.Fatalf("live entry lost: %+v %v", v, ok)
+	}
+}
+
+// The sweep timer runs about once per TTL while the cache holds entries:
+// verdicts left by a burst of handshakes go away without further traffic,
+// and no timer stays armed once the cache is empty.
+func TestVerdictCacheEmptiesWhenIdle(t *testing.T) {
+	t.Parallel()
+	c := newVerdictCache(20*time.Millisecond, 100000, time.Now)
+	defer c.stop()
+	now := time.Now()
+	for i := range 500 {
+		c.put(fmt.Sprintf("key%05d", i), Verdict{Reason: ReasonOK}, now)
+	}
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.entries) == 0 && c.timer == nil
+	})
+	c.mu.Lock()
+	peak := c.peak
+	c.mu.Unlock()
+	if peak != 0 {
+		t.Fatalf("peak %d after emptying: the map was not rebuilt", peak)
 	}
 }
