@@ -299,13 +299,27 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-func listenOn(l listen) (net.Listener, error) {
+// listenOn listens on l. keepAlive is the TCP keep-alive period of accepted
+// connections, as net.ListenConfig.KeepAlive (negative: off).
+func listenOn(l listen, keepAlive time.Duration) (net.Listener, error) {
 	if l.network == "unix" {
 		if fi, err := os.Lstat(l.addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			_ = os.Remove(l.addr) // a stale socket from a previous run
 		}
 	}
-	return net.Listen(l.network, l.addr)
+	lc := net.ListenConfig{KeepAlive: keepAlive}
+	return lc.Listen(context.Background(), l.network, l.addr)
+}
+
+// tcpKeepAlive is the keep-alive setting of accepted connections: off while
+// WebSocket pings find dead peers (every connect saves the four setsockopt
+// calls Go makes to enable it), Go's default when pings are disabled. HTTP
+// connections are bounded by the server's idle timeout either way.
+func (a *app) tcpKeepAlive() time.Duration {
+	if a.cfg.PingInterval.D() >= 0 {
+		return -1
+	}
+	return 0
 }
 
 // serve listens and serves until ctx ends, then shuts down in order: stop
@@ -313,11 +327,15 @@ func listenOn(l listen) (net.Listener, error) {
 // close the layer and the authenticator.
 func (a *app) serve(ctx context.Context, addr listen) error {
 	defer a.closeAll()
-	listenFn := listenOn
+	var (
+		ln  net.Listener
+		err error
+	)
 	if a.reusePort && addr.network == "tcp" {
-		listenFn = func(l listen) (net.Listener, error) { return listenReusePort(l.network, l.addr) }
+		ln, err = listenReusePort(addr.network, addr.addr, a.tcpKeepAlive())
+	} else {
+		ln, err = listenOn(addr, a.tcpKeepAlive())
 	}
-	ln, err := listenFn(addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr.addr, err)
 	}

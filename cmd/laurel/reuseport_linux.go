@@ -4,14 +4,16 @@ import (
 	"context"
 	"net"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // listenReusePort listens with SO_REUSEPORT, so several laurel processes
 // can share one port and the kernel spreads connections over them.
-func listenReusePort(network, addr string) (net.Listener, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+// keepAlive is as listenOn's.
+func listenReusePort(network, addr string, keepAlive time.Duration) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: keepAlive, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)

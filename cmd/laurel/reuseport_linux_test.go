@@ -7,13 +7,13 @@ import (
 
 // Two listeners with SO_REUSEPORT share one port; a plain listen on it fails.
 func TestListenReusePortShares(t *testing.T) {
-	a, err := listenReusePort("tcp", "127.0.0.1:0")
+	a, err := listenReusePort("tcp", "127.0.0.1:0", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = a.Close() }()
 	addr := a.Addr().String()
-	b, err := listenReusePort("tcp", addr)
+	b, err := listenReusePort("tcp", addr, -1)
 	if err != nil {
 		t.Fatalf("second SO_REUSEPORT listener on %s: %v", addr, err)
 	}

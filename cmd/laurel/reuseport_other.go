@@ -5,9 +5,10 @@ package main
 import (
 	"errors"
 	"net"
+	"time"
 )
 
 // listenReusePort is Linux-only.
-func listenReusePort(_, _ string) (net.Listener, error) {
+func listenReusePort(_, _ string, _ time.Duration) (net.Listener, error) {
 	return nil, errors.New("--reuse-port is supported on Linux only")
 }
