@@ -19,12 +19,14 @@ type peerKey struct{}
 // true, replaces r.RemoteAddr with the client address from X-Forwarded-For
 // and X-Forwarded-Port as Daphne's --proxy-headers does ("ip:port", port 0
 // when X-Forwarded-Port is absent or not a number).
+//
+// The peer is recorded only when RemoteAddr is rewritten; otherwise the
+// request is passed on as it is (no copy), and RemoteAddr is the peer.
 func Handler(next http.Handler, trust bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		peer := r.RemoteAddr
-		r = r.WithContext(context.WithValue(r.Context(), peerKey{}, peer))
 		if trust {
 			if addr, ok := clientFromHeaders(r.Header); ok {
+				r = r.WithContext(context.WithValue(r.Context(), peerKey{}, r.RemoteAddr))
 				r.RemoteAddr = addr
 			}
 		}
