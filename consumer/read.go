@@ -17,7 +17,13 @@ const frameReadTimeout = 10 * time.Second
 // have arrived: it bounds the rest of the frame and counts the socket as
 // alive.
 func (sk *socket) frameStarted() {
-	_ = sk.conn.SetReadDeadline(time.Now().Add(frameReadTimeout))
+	if sk.deadlineFresh {
+		// onReadable has just set it: the unit's first frame needs no
+		// other.
+		sk.deadlineFresh = false
+	} else {
+		_ = sk.conn.SetReadDeadline(time.Now().Add(frameReadTimeout))
+	}
 	sk.lastRead.Store(sk.srv.clock())
 }
 
@@ -31,6 +37,7 @@ func (sk *socket) onReadable() {
 	// The poller said readable, but a frame may still arrive a byte at a
 	// time: never wait longer than a frame may take.
 	_ = sk.conn.SetReadDeadline(time.Now().Add(frameReadTimeout))
+	sk.deadlineFresh = true
 	if !sk.readUnit() {
 		return
 	}
@@ -55,14 +62,20 @@ func (sk *socket) readLoop() {
 	}
 }
 
-// readUnit reads and handles frames until no message is in progress, at
-// least one frame. It returns false when the socket must not be read again:
+// readUnit reads and handles frames until no message is in progress and no
+// byte read ahead is pending (readAhead), at least one frame. It returns false when the socket must not be read again:
 // it has ended, or it is closing and waits for its close frame to be written.
 func (sk *socket) readUnit() bool {
 	for {
 		op, data, err := sk.fr.next()
 		if err != nil {
-			return sk.readFailed(err)
+			if !sk.readFailed(err) {
+				return false
+			}
+			if sk.ra.pending() {
+				continue // the poller cannot see bytes already read
+			}
+			return true
 		}
 		switch op {
 		case opPing:
@@ -78,7 +91,7 @@ func (sk *socket) readUnit() bool {
 			// Closing: what the client sends before its close frame is
 			// read and dropped.
 		}
-		if !sk.fr.inMessage() {
+		if !sk.fr.inMessage() && !sk.ra.pending() {
 			return true
 		}
 	}

@@ -56,6 +56,10 @@ type socket struct {
 	raw  syscall.RawConn // for non-blocking writes; nil when unavailable
 	reg  *netpoll.Registration
 	fr   frameReader
+	ra   readAhead // fr's source
+	// deadlineFresh: the read handler has just set the read deadline, so
+	// the first frame it reads does not set it again. Read handler only.
+	deadlineFresh bool
 
 	route   *compiledRoute
 	channel string
@@ -211,7 +215,8 @@ func (sk *socket) start(nc net.Conn) {
 	s.m.socketsOpen.Inc()
 	now := s.clock()
 	sk.conn = nc
-	sk.fr = frameReader{r: nc, limit: s.cfg.MaxMessageSize, arm: sk}
+	sk.ra = readAhead{r: nc}
+	sk.fr = frameReader{r: &sk.ra, limit: s.cfg.MaxMessageSize, arm: sk}
 	sk.lastRead.Store(now)
 	sk.lastPing = now
 	if s.cfg.GroupRefreshInterval > 0 {
