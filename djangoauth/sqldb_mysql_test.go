@@ -47,71 +47,26 @@ type mysqlTables struct {
 // otherwise).
 func mysqlFromSQLite(t testing.TB, mc *mysql.Config, loc *time.Location) mysqlTables {
 	t.Helper()
-	ctx := context.Background()
-	src, err := sql.Open("sqlite", "file:"+copySQLite(t)+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := sql.Open("mysql", mc.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	prefix := uniquePrefix(t)
-	prefix = "t_" + prefix[len("laurel-test-"):]
-	tb := mysqlTables{sessions: prefix + "_session", users: prefix + "_user"}
-	mustExec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := dst.ExecContext(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
 	const charset = " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
-	mustExec("CREATE TABLE `" + tb.sessions + "` (`session_key` varchar(40) NOT NULL PRIMARY KEY, `session_data` longtext NOT NULL, `expire_date` datetime(6) NOT NULL)" + charset)
-	mustExec("CREATE INDEX `" + tb.sessions + "_expire_date` ON `" + tb.sessions + "` (`expire_date`)")
-	mustExec("CREATE TABLE `" + tb.users + "` (`id` integer AUTO_INCREMENT NOT NULL PRIMARY KEY, `password` varchar(128) NOT NULL, `last_login` datetime(6) NULL, `is_superuser` bool NOT NULL, " +
-		"`username` varchar(150) NOT NULL UNIQUE, `first_name` varchar(150) NOT NULL, `last_name` varchar(150) NOT NULL, `email` varchar(254) NOT NULL, " +
-		"`is_staff` bool NOT NULL, `is_active` bool NOT NULL, `date_joined` datetime(6) NOT NULL)" + charset)
-	t.Cleanup(func() {
-		db, err := sql.Open("mysql", mc.FormatDSN())
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec("DROP TABLE IF EXISTS `" + tb.sessions + "`, `" + tb.users + "`")
+	sessions, users := copyFixture(t, fixtureTables{
+		driver: "mysql", dsn: mc.FormatDSN(),
+		create: func(sessions, users string) []string {
+			return []string{
+				"CREATE TABLE `" + sessions + "` (`session_key` varchar(40) NOT NULL PRIMARY KEY, `session_data` longtext NOT NULL, `expire_date` datetime(6) NOT NULL)" + charset,
+				"CREATE INDEX `" + sessions + "_expire_date` ON `" + sessions + "` (`expire_date`)",
+				"CREATE TABLE `" + users + "` (`id` integer AUTO_INCREMENT NOT NULL PRIMARY KEY, `password` varchar(128) NOT NULL, `last_login` datetime(6) NULL, `is_superuser` bool NOT NULL, " +
+					"`username` varchar(150) NOT NULL UNIQUE, `first_name` varchar(150) NOT NULL, `last_name` varchar(150) NOT NULL, `email` varchar(254) NOT NULL, " +
+					"`is_staff` bool NOT NULL, `is_active` bool NOT NULL, `date_joined` datetime(6) NOT NULL)" + charset,
+			}
+		},
+		drop:          func(sessions, users string) string { return "DROP TABLE IF EXISTS `" + sessions + "`, `" + users + "`" },
+		insertSession: func(sessions string) string { return "INSERT INTO `" + sessions + "` VALUES (?, ?, ?)" },
+		insertUser: func(users string) string {
+			return "INSERT INTO `" + users + "` VALUES (?, ?, NULL, ?, ?, '', '', '', ?, ?, NOW(6))"
+		},
+		expire: func(t time.Time) any { return t.In(loc).Format("2006-01-02 15:04:05.000000") },
 	})
-	rows, err := src.QueryContext(ctx, `SELECT session_key, session_data, CAST(expire_date AS TEXT) FROM django_session`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var k, d, e string
-		if err := rows.Scan(&k, &d, &e); err != nil {
-			t.Fatal(err)
-		}
-		exp, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", e, time.UTC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustExec("INSERT INTO `"+tb.sessions+"` VALUES (?, ?, ?)", k, d, exp.In(loc).Format("2006-01-02 15:04:05.000000"))
-	}
-	rows.Close()
-	urows, err := src.QueryContext(ctx, `SELECT id, password, is_superuser, username, is_staff, is_active FROM auth_user`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for urows.Next() {
-		var id int64
-		var pw, name string
-		var su, staff, active bool
-		if err := urows.Scan(&id, &pw, &su, &name, &staff, &active); err != nil {
-			t.Fatal(err)
-		}
-		mustExec("INSERT INTO `"+tb.users+"` VALUES (?, ?, NULL, ?, ?, '', '', '', ?, ?, NOW(6))", id, pw, su, name, staff, active)
-	}
-	urows.Close()
-	return tb
+	return mysqlTables{sessions: sessions, users: users}
 }
 
 // mysqlConfig is the Config of a site on the DSN's server reading tb.

@@ -39,11 +39,27 @@ func requireReachable(t testing.TB, env, driver, dsn string) {
 	}
 }
 
-// postgresFromSQLite creates uniquely named copies of django_session
-// (timestamptz expire_date, as Django's migration creates it) and auth_user
-// in the PostgreSQL database, filled with the rows real Django wrote to the
-// SQLite fixture, and returns a Config reading them.
-func postgresFromSQLite(t testing.TB, dsn string) Config {
+// fixtureTables describes uniquely named copies of django_session and
+// auth_user in another database: how to create and drop them and how to
+// insert a row in each.
+type fixtureTables struct {
+	driver, dsn string
+	// create returns the DDL of the two tables.
+	create func(sessions, users string) []string
+	// drop returns the statement dropping both.
+	drop func(sessions, users string) string
+	// insertSession takes (session_key, session_data, expire_date).
+	insertSession func(sessions string) string
+	// insertUser takes (id, password, is_superuser, username, is_staff, is_active).
+	insertUser func(users string) string
+	// expire converts an expire_date (UTC) into the value to insert.
+	expire func(time.Time) any
+}
+
+// copyFixture creates the tables ft describes (dropped at cleanup), fills
+// them with the rows real Django wrote to the SQLite fixture and returns
+// their names.
+func copyFixture(t testing.TB, ft fixtureTables) (sessions, users string) {
 	t.Helper()
 	ctx := context.Background()
 	src, err := sql.Open("sqlite", "file:"+copySQLite(t)+"?mode=ro")
@@ -51,31 +67,30 @@ func postgresFromSQLite(t testing.TB, dsn string) Config {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	dst, err := sql.Open("pgx", dsn)
+	dst, err := sql.Open(ft.driver, ft.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dst.Close()
 	prefix := uniquePrefix(t)
 	prefix = "t_" + prefix[len("laurel-test-"):]
-	sessions, users := prefix+"_session", prefix+"_user"
+	sessions, users = prefix+"_session", prefix+"_user"
 	mustExec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := dst.ExecContext(ctx, q, args...); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	mustExec(`CREATE TABLE "` + sessions + `" (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL, expire_date timestamp with time zone NOT NULL)`)
-	mustExec(`CREATE TABLE "` + users + `" (id integer PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz NULL, is_superuser boolean NOT NULL,
-		username varchar(150) NOT NULL UNIQUE, first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, email varchar(254) NOT NULL,
-		is_staff boolean NOT NULL, is_active boolean NOT NULL, date_joined timestamptz NOT NULL)`)
+	for _, q := range ft.create(sessions, users) {
+		mustExec(q)
+	}
 	t.Cleanup(func() {
-		db, err := sql.Open("pgx", dsn)
+		db, err := sql.Open(ft.driver, ft.dsn)
 		if err != nil {
 			return
 		}
 		defer db.Close()
-		_, _ = db.Exec(`DROP TABLE IF EXISTS "` + sessions + `", "` + users + `"`)
+		_, _ = db.Exec(ft.drop(sessions, users))
 	})
 	rows, err := src.QueryContext(ctx, `SELECT session_key, session_data, CAST(expire_date AS TEXT) FROM django_session`)
 	if err != nil {
@@ -90,7 +105,7 @@ func postgresFromSQLite(t testing.TB, dsn string) Config {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustExec(`INSERT INTO "`+sessions+`" VALUES ($1, $2, $3)`, k, d, exp)
+		mustExec(ft.insertSession(sessions), k, d, ft.expire(exp))
 	}
 	rows.Close()
 	urows, err := src.QueryContext(ctx, `SELECT id, password, is_superuser, username, is_staff, is_active FROM auth_user`)
@@ -104,9 +119,35 @@ func postgresFromSQLite(t testing.TB, dsn string) Config {
 		if err := urows.Scan(&id, &pw, &su, &name, &staff, &active); err != nil {
 			t.Fatal(err)
 		}
-		mustExec(`INSERT INTO "`+users+`" VALUES ($1, $2, NULL, $3, $4, '', '', '', $5, $6, now())`, id, pw, su, name, staff, active)
+		mustExec(ft.insertUser(users), id, pw, su, name, staff, active)
 	}
 	urows.Close()
+	return sessions, users
+}
+
+// postgresFromSQLite creates uniquely named copies of django_session
+// (timestamptz expire_date, as Django's migration creates it) and auth_user
+// in the PostgreSQL database, filled with the rows real Django wrote to the
+// SQLite fixture, and returns a Config reading them.
+func postgresFromSQLite(t testing.TB, dsn string) Config {
+	t.Helper()
+	sessions, users := copyFixture(t, fixtureTables{
+		driver: "pgx", dsn: dsn,
+		create: func(sessions, users string) []string {
+			return []string{
+				`CREATE TABLE "` + sessions + `" (session_key varchar(40) PRIMARY KEY, session_data text NOT NULL, expire_date timestamp with time zone NOT NULL)`,
+				`CREATE TABLE "` + users + `" (id integer PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz NULL, is_superuser boolean NOT NULL,
+		username varchar(150) NOT NULL UNIQUE, first_name varchar(150) NOT NULL, last_name varchar(150) NOT NULL, email varchar(254) NOT NULL,
+		is_staff boolean NOT NULL, is_active boolean NOT NULL, date_joined timestamptz NOT NULL)`,
+			}
+		},
+		drop:          func(sessions, users string) string { return `DROP TABLE IF EXISTS "` + sessions + `", "` + users + `"` },
+		insertSession: func(sessions string) string { return `INSERT INTO "` + sessions + `" VALUES ($1, $2, $3)` },
+		insertUser: func(users string) string {
+			return `INSERT INTO "` + users + `" VALUES ($1, $2, NULL, $3, $4, '', '', '', $5, $6, now())`
+		},
+		expire: func(t time.Time) any { return t },
+	})
 	pc, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
