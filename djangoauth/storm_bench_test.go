@@ -153,6 +153,30 @@ func BenchmarkVerdictDB(b *testing.B) {
 	}
 }
 
+// BenchmarkVerdictDBFreshGoroutine is BenchmarkVerdictDB's miss run, each
+// verdict on a new goroutine, as a handshake's is on its connection's new
+// goroutine: the difference is the cost of growing a fresh goroutine's stack
+// for the database driver's deep calls (runtime.newstack, copystack).
+func BenchmarkVerdictDBFreshGoroutine(b *testing.B) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine+"/miss", func(b *testing.B) {
+			a, valid, _ := benchBackend(b, engine, 0, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan Verdict)
+			b.ReportAllocs()
+			cpu0 := processCPU(b)
+			for b.Loop() {
+				go func() { done <- a.VerdictForSessionKey(ctx, valid) }()
+				if v := <-done; !v.Authenticated || v.Cached {
+					b.Fatalf("%+v", v)
+				}
+			}
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
 // BenchmarkStormOneUser: 1,000 sockets of one user authenticate at once,
 // starting with an empty verdict cache (default TTL). One iteration is the
 // whole wave; store-loads/op should be 1: the callers that arrive while the
