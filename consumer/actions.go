@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,14 +21,8 @@ func (sk *socket) handle(typ int, data []byte) {
 		sk.actionError(ErrCodeBinaryNotSupported, "binary frames are not supported; send JSON text")
 		return
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
-		sk.actionError(ErrCodeInvalidJSON, "message is not valid JSON")
-		return
-	}
-	if _, err := dec.Token(); err == nil {
+	v, ok := parseClientMessage(data)
+	if !ok {
 		sk.actionError(ErrCodeInvalidJSON, "message is not valid JSON")
 		return
 	}
