@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -193,20 +192,4 @@ func boolValue(v any) (b, valid bool, err error) {
 		return false, false, err
 	}
 	return bv.(bool), true, nil
-}
-
-// rowsFirst reads the first row of rows into dest and closes rows.
-func rowsFirst(rows driver.Rows, dest []driver.Value) error {
-	err := rows.Next(dest)
-	cerr := rows.Close()
-	switch {
-	case errors.Is(err, io.EOF):
-		if cerr != nil {
-			return cerr
-		}
-		return sql.ErrNoRows
-	case err != nil:
-		return err
-	}
-	return cerr
 }

@@ -2,8 +2,10 @@ package djangoauth
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"sync"
 )
 
@@ -92,11 +94,19 @@ func (p *litePool) close() error {
 }
 
 // liteConn is one fast-pool connection. Not safe for concurrent use.
+//
+// The read transaction that spans a verdict's two lookups is held by
+// keeping the last statement active: its row has been read but the
+// statement is not reset until the next one has run (or finish), and SQLite
+// keeps a connection's read transaction, and its SHARED lock, while any of
+// its statements is active. That costs nothing, where BEGIN and COMMIT are
+// two more statements to run.
 type liteConn struct {
-	conn  driver.Conn
-	stmts map[string]driver.Stmt
-	inTx  bool
-	args  [2]driver.NamedValue
+	conn      driver.Conn
+	stmts     map[string]driver.Stmt
+	args      [2]driver.NamedValue
+	held      driver.Rows // the last statement, still active; nil when none
+	heldQuery string
 }
 
 func (c *liteConn) stmt(query string) (driver.Stmt, error) {
@@ -111,23 +121,15 @@ func (c *liteConn) stmt(query string) (driver.Stmt, error) {
 	return st, nil
 }
 
-func (c *liteConn) exec(query string) error {
-	st, err := c.stmt(query)
-	if err != nil {
-		return err
-	}
-	_, err = st.(driver.StmtExecContext).ExecContext(context.Background(), nil)
-	return err
-}
-
-// row runs query (opening the read transaction first) and reads its first
-// row into dest; sql.ErrNoRows when there is none.
+// row runs query and reads its first row into dest; sql.ErrNoRows when
+// there is none. The statement stays active (see liteConn) when it found a
+// row.
 func (c *liteConn) row(query string, dest []driver.Value, args []any) error {
-	if !c.inTx {
-		if err := c.exec("BEGIN"); err != nil {
+	if c.held != nil && c.heldQuery == query {
+		// the same statement cannot run again while active
+		if err := c.finish(); err != nil {
 			return err
 		}
-		c.inTx = true
 	}
 	st, err := c.stmt(query)
 	if err != nil {
@@ -142,19 +144,37 @@ func (c *liteConn) row(query string, dest []driver.Value, args []any) error {
 	if err != nil {
 		return err
 	}
-	return rowsFirst(rows, dest)
+	if err := rows.Next(dest); err != nil {
+		cerr := rows.Close()
+		if errors.Is(err, io.EOF) {
+			if cerr != nil {
+				return cerr
+			}
+			return sql.ErrNoRows
+		}
+		return err
+	}
+	prev := c.held
+	c.held, c.heldQuery = rows, query
+	if prev != nil {
+		return prev.Close() // the new statement holds the transaction now
+	}
+	return nil
 }
 
-// finish ends the read transaction, releasing the SHARED lock.
+// finish resets the active statement, which ends the read transaction and
+// releases the SHARED lock.
 func (c *liteConn) finish() error {
-	if !c.inTx {
+	if c.held == nil {
 		return nil
 	}
-	c.inTx = false
-	return c.exec("COMMIT")
+	err := c.held.Close()
+	c.held, c.heldQuery = nil, ""
+	return err
 }
 
 func (c *liteConn) close() error {
+	_ = c.finish()
 	for _, st := range c.stmts {
 		_ = st.Close()
 	}
