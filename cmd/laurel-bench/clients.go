@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 
@@ -29,6 +30,11 @@ func runClients(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// A client process's heap is its sockets (a few KB each) and little
+	// garbage: collecting at 5x the live heap rather than 2x saves most of
+	// the marking (CPU taken from the server under test on a shared
+	// machine) for a few MB of RSS (88 -> 97 MB at 15,000 sockets).
+	debug.SetGCPercent(400)
 	if cpuProfile != "" {
 		stop, err := startCPUProfile(cpuProfile)
 		if err != nil {

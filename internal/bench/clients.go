@@ -178,27 +178,35 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	r.subPrefix = append([]byte(`{"action":"subscribe","task_id":`), g[:len(g)-1]...)
 	enc := json.NewEncoder(out)
 	var wg, readers sync.WaitGroup
-	sem := make(chan struct{}, cfg.Concurrency)
+	var next atomic.Int64
 	rep := &ClientReport{Attempted: cfg.N, ConnectStart: time.Now().UnixNano()}
-	for i := range cfg.N {
-		sem <- struct{}{}
+	// cfg.Concurrency dialers take the sockets in order. A dial runs deep in
+	// net's stack: doing them all on a few long-lived goroutines grows a
+	// stack once per dialer, not once per socket, and leaves each socket's
+	// reader goroutine the small stack its read loop needs.
+	for range min(cfg.Concurrency, cfg.N) {
 		wg.Add(1)
 		go func() {
-			c := r.connect(ctx, i)
-			<-sem
-			if c != nil {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= cfg.N {
+					return
+				}
+				c := r.connect(ctx, i)
+				if c == nil {
+					continue
+				}
+				// Read at once, not after every socket is open: a server's
+				// pings must be answered (laurel drops a socket silent for
+				// ping_interval + ping_timeout, 50 s by default, and opening
+				// 15,000 sockets can take longer than that).
 				readers.Add(1) // before wg.Done: readers.Wait comes after wg.Wait
+				go func() {
+					defer readers.Done()
+					r.read(c)
+				}()
 			}
-			wg.Done()
-			if c == nil {
-				return
-			}
-			// Read at once, not after every socket is open: a server's
-			// pings must be answered (laurel drops a socket silent for
-			// ping_interval + ping_timeout, 50 s by default, and opening
-			// 15,000 sockets can take longer than that).
-			defer readers.Done()
-			r.read(c)
 		}()
 	}
 	wg.Wait()
