@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -106,9 +105,7 @@ func (sk *socket) join(group string) {
 	sk.groups[group] = true
 	sk.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
-	err := sk.srv.cfg.Layer.GroupAdd(ctx, group, sk.channel)
-	cancel()
+	err := sk.srv.cfg.Layer.GroupAdd(sk.srv.bound.ctx(), group, sk.channel)
 	if err != nil {
 		sk.mu.Lock()
 		if sk.groups[group] {
@@ -136,9 +133,7 @@ func (sk *socket) leave(group string) {
 	sk.actionGroups--
 	sk.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
-	err := sk.srv.cfg.Layer.GroupDiscard(ctx, group, sk.channel)
-	cancel()
+	err := sk.srv.cfg.Layer.GroupDiscard(sk.srv.bound.ctx(), group, sk.channel)
 	if err != nil {
 		sk.log(slog.LevelWarn, "group_discard failed", slog.Any("err", err))
 		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")

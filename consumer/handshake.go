@@ -49,8 +49,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
-	defer cancel()
+	// Bounded by HandshakeTimeout (a deadline shared with the handshakes
+	// of the same instant, see sharedDeadline), not by the client staying
+	// connected: a client gone meanwhile is found when the 101 is written
+	// or the socket first read.
+	ctx := s.bound.ctx()
 	cookie := r.Header.Get("Cookie")
 	v := s.auths.authenticate(ctx, cookie)
 	if !v.Authenticated {

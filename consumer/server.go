@@ -26,9 +26,10 @@ type Server struct {
 	routes []*compiledRoute
 	m      *metrics
 
-	auths  *authPool     // runs handshake authentication on warm goroutines
-	epoch  time.Time     // the sockets' clock starts here
-	nextID atomic.Uint64 // socket ids
+	auths  *authPool       // runs handshake authentication on warm goroutines
+	bound  *sharedDeadline // HandshakeTimeout contexts, shared
+	epoch  time.Time       // the sockets' clock starts here
+	nextID atomic.Uint64   // socket ids
 
 	// I/O machinery shared by every socket, started with the first one
 	// and stopped by Shutdown once every socket has ended.
@@ -76,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 		routes: routes,
 		m:      m,
 		auths:  newAuthPool(c.Authenticator),
+		bound:  newSharedDeadline(c.HandshakeTimeout),
 		epoch:  time.Now(),
 
 		releasing: make(chan struct{}, releaseWorkers),

@@ -179,11 +179,9 @@ func (sk *socket) groupList() []string {
 func (sk *socket) release() {
 	sk.discardAll()
 	if r, ok := sk.srv.cfg.Layer.(ChannelReleaser); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
-		if err := r.ReleaseChannel(ctx, sk.channel); err != nil {
+		if err := r.ReleaseChannel(sk.srv.bound.ctx(), sk.channel); err != nil {
 			sk.log(slog.LevelWarn, "releasing channel failed", slog.Any("err", err))
 		}
-		cancel()
 	}
 }
 
@@ -199,11 +197,9 @@ func (sk *socket) discardAll() {
 	sk.actionGroups = 0
 	sk.mu.Unlock()
 	for _, g := range groups {
-		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
-		if err := sk.srv.cfg.Layer.GroupDiscard(ctx, g, sk.channel); err != nil {
+		if err := sk.srv.cfg.Layer.GroupDiscard(sk.srv.bound.ctx(), g, sk.channel); err != nil {
 			sk.log(slog.LevelWarn, "group_discard failed", slog.Any("err", err))
 		}
-		cancel()
 	}
 }
 
@@ -369,9 +365,7 @@ func (sk *socket) background(f func()) {
 // channels_redis' group_expiry does not remove it.
 func (sk *socket) refreshGroups() {
 	for _, g := range sk.groupList() {
-		ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
-		err := sk.srv.cfg.Layer.GroupAdd(ctx, g, sk.channel)
-		cancel()
+		err := sk.srv.cfg.Layer.GroupAdd(sk.srv.bound.ctx(), g, sk.channel)
 		if err != nil {
 			sk.log(slog.LevelWarn, "group refresh failed", slog.Any("err", err))
 		}
@@ -384,9 +378,7 @@ func (sk *socket) revalidate() {
 	if !sk.verdict.Authenticated {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sk.srv.cfg.HandshakeTimeout)
-	v := sk.srv.cfg.Authenticator.Authenticate(ctx, sk.cookie)
-	cancel()
+	v := sk.srv.cfg.Authenticator.Authenticate(sk.srv.bound.ctx(), sk.cookie)
 	if v.Reason == ReasonStoreUnavailable {
 		sk.log(slog.LevelWarn, "revalidation skipped: session store unavailable")
 		return
