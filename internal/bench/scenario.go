@@ -603,36 +603,82 @@ func (r *Runner) cpuSince(srv *Server, before ProcSample, since time.Time) float
 	return 100 * (after.CPUSeconds - before.CPUSeconds) / time.Since(since).Seconds()
 }
 
+// delivery is a delivery scenario's run (Fanout, Throughput, ManyGroups):
+// its sockets open and subscribed, and the measures started at t0, just
+// before publishing.
+type delivery struct {
+	o      *opened
+	group  string
+	before ProcSample
+	meters sideMeters
+	// serverLat: lat0 is laurel_delivery_latency_seconds at t0, and finish
+	// records the p99 of the run's deliveries inside laurel.
+	serverLat bool
+	lat0      histogram
+	t0        time.Time
+}
+
+// startDelivery opens n sockets subscribed to a fresh task named from tag
+// (each: one task per socket) and starts the measures. The caller defers
+// r.settle once it succeeded.
+func (r *Runner) startDelivery(ctx context.Context, srv *Server, n int, tag string, each, serverLat bool) (*delivery, error) {
+	d := &delivery{group: uniq(tag), serverLat: serverLat}
+	o, err := r.open(ctx, srv, n, d.group, each, setupConcurrency, n > 15000, setupRetry503)
+	if err != nil {
+		return nil, err
+	}
+	d.o = o
+	d.before, _ = SampleProcs(srv.PIDs)
+	d.meters = r.sideMeters(o.fleet)
+	if serverLat {
+		d.lat0 = scrapeHistogram(srv, "laurel_delivery_latency_seconds")
+	}
+	d.t0 = time.Now()
+	return d, nil
+}
+
+// finish waits until want frames arrived (or drainQuiet / drainMax), records
+// the server's CPU and the side meters since t0, stops the fleet and fills
+// res from its report and st; it returns the report.
+func (r *Runner) finish(d *delivery, srv *Server, res *Result, st PublishStats, want int64) ClientReport {
+	d.o.fleet.WaitReceived(want, drainQuiet, drainMax)
+	res.Values[MetricCPU] = r.cpuSince(srv, d.before, d.t0)
+	d.meters.record(res.Values)
+	if d.serverLat {
+		if lat := scrapeHistogram(srv, "laurel_delivery_latency_seconds"); lat != nil {
+			if le, ok := lat.quantileSince(d.lat0, 0.99); ok {
+				res.Values[MetricServerP99] = 1000 * le
+			}
+		}
+	}
+	rep := d.o.fleet.Stop()
+	r.fill(res, d.o, rep, st, want)
+	return rep
+}
+
+// deliveriesPerS records the deliveries per second from t0 to the last
+// receipt.
+func (d *delivery) deliveriesPerS(res *Result, rep ClientReport) {
+	if rep.LastRecv > 0 {
+		res.Values[MetricDeliveriesPS] = float64(rep.Received) / (float64(rep.LastRecv-d.t0.UnixNano()) / 1e9)
+	}
+}
+
 // Fanout runs n subscribers of one task, rate msg/s for dur through the real
 // channels_redis group_send; latency, loss, server CPU.
 func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, rate float64, dur time.Duration) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
-	group := uniq("fan")
-	o, err := r.open(ctx, srv, n, group, false, setupConcurrency, n > 15000, setupRetry503)
+	d, err := r.startDelivery(ctx, srv, n, "fan", false, true)
 	if err != nil {
 		return res, err
 	}
 	defer r.settle(ctx)
-	before, _ := SampleProcs(srv.PIDs)
-	meters := r.sideMeters(o.fleet)
-	lat0 := scrapeHistogram(srv, "laurel_delivery_latency_seconds")
-	t0 := time.Now()
-	st, err := r.PublishPython(ctx, "--groups", "task_"+group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
+	st, err := r.PublishPython(ctx, "--groups", "task_"+d.group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
 	if err != nil {
-		o.fleet.Stop()
+		d.o.fleet.Stop()
 		return res, err
 	}
-	want := st.Sent * int64(o.memberships)
-	o.fleet.WaitReceived(want, drainQuiet, drainMax)
-	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
-	meters.record(res.Values)
-	if lat := scrapeHistogram(srv, "laurel_delivery_latency_seconds"); lat != nil {
-		if le, ok := lat.quantileSince(lat0, 0.99); ok {
-			res.Values[MetricServerP99] = 1000 * le
-		}
-	}
-	rep := o.fleet.Stop()
-	r.fill(&res, o, rep, st, want)
+	r.finish(d, srv, &res, st, st.Sent*int64(d.o.memberships))
 	return res, nil
 }
 
@@ -640,34 +686,23 @@ func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, ra
 // deliveries per second from the first publish to the last receipt.
 func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, count int, publisher string) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
-	group := uniq("thr")
-	o, err := r.open(ctx, srv, n, group, false, setupConcurrency, n > 15000, setupRetry503)
+	d, err := r.startDelivery(ctx, srv, n, "thr", false, false)
 	if err != nil {
 		return res, err
 	}
 	defer r.settle(ctx)
-	before, _ := SampleProcs(srv.PIDs)
-	meters := r.sideMeters(o.fleet)
-	t0 := time.Now()
 	var st PublishStats
 	if publisher == "go" {
-		st, err = r.PublishGo(ctx, group, count, 4, o.fleet, o.memberships)
+		st, err = r.PublishGo(ctx, d.group, count, 4, d.o.fleet, d.o.memberships)
 	} else {
-		st, err = r.PublishPython(ctx, "--groups", "task_"+group, "--count", fmt.Sprint(count))
+		st, err = r.PublishPython(ctx, "--groups", "task_"+d.group, "--count", fmt.Sprint(count))
 	}
 	if err != nil {
-		o.fleet.Stop()
+		d.o.fleet.Stop()
 		return res, err
 	}
-	want := st.Sent * int64(o.memberships)
-	o.fleet.WaitReceived(want, drainQuiet, drainMax)
-	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
-	meters.record(res.Values)
-	rep := o.fleet.Stop()
-	r.fill(&res, o, rep, st, want)
-	if rep.LastRecv > 0 {
-		res.Values[MetricDeliveriesPS] = float64(rep.Received) / (float64(rep.LastRecv-t0.UnixNano()) / 1e9)
-	}
+	rep := r.finish(d, srv, &res, st, st.Sent*int64(d.o.memberships))
+	d.deliveriesPerS(&res, rep)
 	res.Note = fmt.Sprintf("publisher %s: %d group_send in %.1fs", publisher, st.Sent, st.ElapsedS)
 	return res, nil
 }
@@ -677,30 +712,19 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 // the n groups back to back for dur.
 func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int, dur time.Duration, publishers int) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
-	group := uniq("many")
-	o, err := r.open(ctx, srv, n, group, true, setupConcurrency, n > 15000, setupRetry503)
+	d, err := r.startDelivery(ctx, srv, n, "many", true, false)
 	if err != nil {
 		return res, err
 	}
 	defer r.settle(ctx)
-	before, _ := SampleProcs(srv.PIDs)
-	meters := r.sideMeters(o.fleet)
-	t0 := time.Now()
-	st, err := r.PublishPython(ctx, "--group-prefix", "task_"+group, "--groups-n", fmt.Sprint(n),
+	st, err := r.PublishPython(ctx, "--group-prefix", "task_"+d.group, "--groups-n", fmt.Sprint(n),
 		"--duration", fmt.Sprint(dur.Seconds()), "--concurrency", fmt.Sprint(publishers))
 	if err != nil {
-		o.fleet.Stop()
+		d.o.fleet.Stop()
 		return res, err
 	}
-	want := st.Sent
-	o.fleet.WaitReceived(want, drainQuiet, drainMax)
-	res.Values[MetricCPU] = r.cpuSince(srv, before, t0)
-	meters.record(res.Values)
-	rep := o.fleet.Stop()
-	r.fill(&res, o, rep, st, want)
-	if rep.LastRecv > 0 {
-		res.Values[MetricDeliveriesPS] = float64(rep.Received) / (float64(rep.LastRecv-t0.UnixNano()) / 1e9)
-	}
+	rep := r.finish(d, srv, &res, st, st.Sent)
+	d.deliveriesPerS(&res, rep)
 	res.Note = fmt.Sprintf("%d Python publishers: %d group_send in %.1fs", publishers, st.Sent, st.ElapsedS)
 	return res, nil
 }
