@@ -3,6 +3,7 @@ package djangoauth
 import (
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -163,6 +164,33 @@ func FuzzOriginAllow(f *testing.F) {
 			if !NewOriginValidator([]string{"*"}, false).Allow(os) {
 				t.Fatalf("'*' denied %q", os)
 			}
+		}
+	})
+}
+
+// FuzzFlatObject: whatever decodeFlatObject accepts, encoding/json (the
+// decoder it shortcuts) decodes to the same value.
+func FuzzFlatObject(f *testing.F) {
+	for _, s := range []string{
+		`{"_auth_user_id":"1","_auth_user_backend":"django.contrib.auth.backends.ModelBackend","_auth_user_hash":"0f3a"}`,
+		`{}`, ` { } `, `{"a":1,"a":2}`, `{"a":-0,"b":0,"c":-12,"d":9223372036854775807,"e":-9223372036854775808}`,
+		`{"a":9223372036854775808}`, `{"a":01}`, `{"a":1.5}`, `{"a":1e3}`, `{"a":true,"b":false,"c":null}`,
+		`{"a":"x\"y"}`, `{"a":"\u00e9"}`, "{\"a\":\"\xe9\"}", `{"a":[1]}`, `{"a":{"b":1}}`, `{"a":1}}`, `{"a":1} x`,
+		`{"a":tru}`, `{"a":truex}`, `{"a":1,}`, `{,}`, `{"a" 1}`, "{\"a\":1}\n", "\t{\"\":\"\"}\r",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, ok := decodeFlatObject(data)
+		if !ok {
+			return
+		}
+		full, err := decodeJSON(data)
+		if err != nil {
+			t.Fatalf("%q: flat path decoded %v, encoding/json failed: %v", data, m, err)
+		}
+		if !reflect.DeepEqual(any(m), full) {
+			t.Fatalf("%q: flat path %#v, encoding/json %#v", data, m, full)
 		}
 	})
 }

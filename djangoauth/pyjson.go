@@ -60,6 +60,14 @@ func pyFloatRepr(f float64, jsonNames bool) string {
 // does: latin-1 text, then json.loads. Objects become map[string]any,
 // integers int64 (or *big.Int beyond int64), other numbers float64.
 func unmarshalPythonJSON(data []byte) (any, error) {
+	if m, ok := decodeFlatObject(data); ok {
+		return m, nil
+	}
+	return decodeJSON(data)
+}
+
+// decodeJSON is unmarshalPythonJSON with encoding/json.
+func decodeJSON(data []byte) (any, error) {
 	if !isASCII(data) {
 		data = latin1ToUTF8(data)
 	}
@@ -73,6 +81,129 @@ func unmarshalPythonJSON(data []byte) (any, error) {
 		return nil, fmt.Errorf("%w: trailing data after JSON", ErrBadPayload)
 	}
 	return convertNumbers(v), nil
+}
+
+// decodeFlatObject decodes, without encoding/json's reflection, the shape
+// nearly every session dict has: one object whose values are strings,
+// integers within int64, true, false or null, in printable ASCII without
+// escapes, with nothing but whitespace after it. ok is false for anything
+// else (nested values, floats, escapes, other bytes, invalid JSON), which
+// decodeJSON then handles. Whatever it accepts, it decodes exactly as
+// decodeJSON does: duplicate keys keep the last value, as a Python dict does
+// (FuzzFlatObject checks the two against each other).
+func decodeFlatObject(data []byte) (m map[string]any, ok bool) {
+	p := 0
+	ws := func() {
+		for p < len(data) && (data[p] == ' ' || data[p] == '\t' || data[p] == '\n' || data[p] == '\r') {
+			p++
+		}
+	}
+	// str reads a string whose opening quote is at p.
+	str := func() (string, bool) {
+		p++
+		start := p
+		for ; p < len(data); p++ {
+			switch c := data[p]; {
+			case c == '"':
+				p++
+				return string(data[start : p-1]), true
+			case c < 0x20 || c > 0x7e || c == '\\':
+				return "", false
+			}
+		}
+		return "", false
+	}
+	// literal reads word, if it is at p.
+	literal := func(word string) bool {
+		if len(data)-p < len(word) || string(data[p:p+len(word)]) != word {
+			return false
+		}
+		p += len(word)
+		return true
+	}
+	ws()
+	if p == len(data) || data[p] != '{' {
+		return nil, false
+	}
+	p++
+	m = make(map[string]any, 4)
+	ws()
+	if p < len(data) && data[p] == '}' {
+		p++
+	} else {
+		for {
+			ws()
+			if p == len(data) || data[p] != '"' {
+				return nil, false
+			}
+			k, ok := str()
+			if !ok {
+				return nil, false
+			}
+			ws()
+			if p == len(data) || data[p] != ':' {
+				return nil, false
+			}
+			p++
+			ws()
+			if p == len(data) {
+				return nil, false
+			}
+			switch c := data[p]; {
+			case c == '"':
+				v, ok := str()
+				if !ok {
+					return nil, false
+				}
+				m[k] = v
+			case c == '-' || c >= '0' && c <= '9':
+				start := p
+				if c == '-' {
+					p++
+				}
+				digits := p
+				for p < len(data) && data[p] >= '0' && data[p] <= '9' {
+					p++
+				}
+				if p == digits || data[digits] == '0' && p-digits > 1 {
+					return nil, false // no digit, or a leading zero
+				}
+				if p < len(data) && (data[p] == '.' || data[p] == 'e' || data[p] == 'E') {
+					return nil, false // a float
+				}
+				n, err := strconv.ParseInt(string(data[start:p]), 10, 64)
+				if err != nil {
+					return nil, false // beyond int64: *big.Int
+				}
+				m[k] = n
+			case literal("true"):
+				m[k] = true
+			case literal("false"):
+				m[k] = false
+			case literal("null"):
+				m[k] = nil
+			default:
+				return nil, false
+			}
+			ws()
+			if p == len(data) {
+				return nil, false
+			}
+			if data[p] == '}' {
+				p++
+				break
+			}
+			if data[p] != ',' {
+				return nil, false
+			}
+			p++
+		}
+	}
+	ws()
+	if p != len(data) {
+		return nil, false
+	}
+	return m, true
 }
 
 func convertNumbers(v any) any {
