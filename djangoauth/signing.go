@@ -332,33 +332,52 @@ func unsignObject(ts *TimestampSigner, s string, maxAge time.Duration) ([]byte, 
 	return data, nil
 }
 
-// zlibReaders recycles zlib decompressors (each holds ~40 KB of tables).
-var zlibReaders sync.Pool
+// inflater is inflate's state, recycled: a zlib decompressor holds ~40 KB
+// of tables, and the readers and the output buffer would be three more
+// allocations per call.
+type inflater struct {
+	br  bytes.Reader
+	lr  io.LimitedReader
+	zr  io.ReadCloser
+	out bytes.Buffer
+}
+
+var inflaters sync.Pool // of *inflater
 
 // inflate is zlib.decompress: a complete RFC 1950 stream, checksum
 // verified, at most maxDecompressed bytes.
 func inflate(data []byte) ([]byte, error) {
-	br := bytes.NewReader(data)
-	var r io.ReadCloser
-	if pr, ok := zlibReaders.Get().(io.ReadCloser); ok {
-		if err := pr.(zlib.Resetter).Reset(br, nil); err != nil {
-			zlibReaders.Put(pr)
-			return nil, err
-		}
-		r = pr
-	} else {
-		nr, err := zlib.NewReader(br)
+	f, _ := inflaters.Get().(*inflater)
+	if f == nil {
+		f = &inflater{}
+	}
+	f.br.Reset(data)
+	if f.zr == nil {
+		zr, err := zlib.NewReader(&f.br)
 		if err != nil {
 			return nil, err
 		}
-		r = nr
-	}
-	defer zlibReaders.Put(r)
-	out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
-	if err != nil {
+		f.zr = zr
+	} else if err := f.zr.(zlib.Resetter).Reset(&f.br, nil); err != nil {
+		inflaters.Put(f)
 		return nil, err
 	}
-	if len(out) > maxDecompressed {
+	f.lr = io.LimitedReader{R: f.zr, N: maxDecompressed + 1}
+	f.out.Reset()
+	_, err := f.out.ReadFrom(&f.lr)
+	tooBig := f.out.Len() > maxDecompressed
+	var out []byte
+	if err == nil && !tooBig {
+		out = append([]byte(nil), f.out.Bytes()...)
+	}
+	f.br.Reset(nil)
+	if f.out.Cap() <= 64<<10 { // do not keep a big payload's buffer
+		inflaters.Put(f)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case tooBig:
 		return nil, ErrBadPayload
 	}
 	return out, nil

@@ -190,6 +190,9 @@ func (s *userStore) toPK(v any) (any, error) {
 	var n *big.Int
 	switch x := v.(type) {
 	case string:
+		if n, ok := plainDecimal(x); ok {
+			return n, nil // what pyIntString gives for such text, without big.Int
+		}
 		var ok bool
 		if n, ok = pyIntString(x); !ok {
 			return nil, errBadPK
@@ -215,6 +218,23 @@ func (s *userStore) toPK(v any) (any, error) {
 		return nil, errNoSuchPK
 	}
 	return n.Int64(), nil
+}
+
+// plainDecimal parses 1 to 18 ASCII digits (the usual "_auth_user_id"),
+// which always fit an int64.
+func plainDecimal(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // parseUUID is uuid.UUID(hex): "urn:" and "uuid:" removed, braces stripped,

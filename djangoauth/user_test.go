@@ -21,6 +21,10 @@ func TestToPK(t *testing.T) {
 		wantErr error
 	}{
 		{"int str", &userStore{db: sqlite, pkType: "int"}, "42", int64(42), nil},
+		{"int leading zeros", &userStore{db: sqlite, pkType: "int"}, "007", int64(7), nil},
+		{"int 18 digits", &userStore{db: sqlite, pkType: "int"}, "999999999999999999", int64(999999999999999999), nil},
+		{"int 19 digits", &userStore{db: sqlite, pkType: "int"}, "9223372036854775807", int64(9223372036854775807), nil},
+		{"int empty", &userStore{db: sqlite, pkType: "int"}, "", nil, errBadPK},
 		{"int spaced", &userStore{db: sqlite, pkType: "int"}, " 7\n", int64(7), nil},
 		{"int underscore", &userStore{db: sqlite, pkType: "int"}, "1_0", int64(10), nil},
 		{"int json number", &userStore{db: sqlite, pkType: "int"}, int64(3), int64(3), nil},
@@ -41,6 +45,23 @@ func TestToPK(t *testing.T) {
 		got, err := tc.s.toPK(tc.in)
 		if !errors.Is(err, tc.wantErr) || (err == nil && got != tc.want) {
 			t.Errorf("%s: toPK(%v) = %v, %v; want %v, %v", tc.name, tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// plainDecimal, toPK's short path, agrees with pyIntString wherever it
+// answers.
+func TestPlainDecimalMatchesPyInt(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"0", "1", "00", "42", "000000000000000001", "999999999999999999", "123456789012345678",
+		"1234567890123456789", "", "-1", "+1", " 1", "1_0", "١", "1a"} {
+		n, ok := plainDecimal(s)
+		if !ok {
+			continue
+		}
+		b, pok := pyIntString(s)
+		if !pok || !b.IsInt64() || b.Int64() != n {
+			t.Errorf("%q: plainDecimal %d, pyIntString %v %v", s, n, b, pok)
 		}
 	}
 }
