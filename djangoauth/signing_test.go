@@ -289,7 +289,7 @@ func TestInflateLimits(t *testing.T) {
 	small := deflate([]byte(`{"a":"b"}`))
 	corrupt := bytes.Clone(small)
 	corrupt[len(corrupt)-1] ^= 1 // Adler-32
-	for i := range 2 { // the second round runs on recycled state
+	for i := range 2 {           // the second round runs on recycled state
 		if out, err := inflate(atLimit); err != nil || len(out) != maxDecompressed {
 			t.Fatalf("round %d: at the limit: %d bytes, %v", i, len(out), err)
 		}
