@@ -124,6 +124,19 @@ func (s *Server) Match(r *http.Request) bool {
 	return rt != nil
 }
 
+// Claims reports whether r is a WebSocket handshake on one of the Server's
+// routes that passes the upgrade checks (GET, version 13, a valid key). For
+// such a request ServeHTTP answers only through the hijacked connection
+// (the 101, or a raw refusal), so a caller serving connections itself may
+// hand it a ResponseWriter whose only working method is Hijack.
+func (s *Server) Claims(r *http.Request) bool {
+	if !s.Match(r) {
+		return false
+	}
+	_, err := checkUpgrade(r)
+	return err == nil
+}
+
 // OpenSockets returns the number of sockets currently registered.
 func (s *Server) OpenSockets() int {
 	s.mu.RLock()

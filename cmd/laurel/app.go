@@ -342,8 +342,28 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
 	main := &http.Server{Handler: a.handler(a.cfg.MetricsBind == ""), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	servers := []*http.Server{main}
-	errc := make(chan error, 2)
-	go func() { errc <- main.Serve(ln) }()
+	errc := make(chan error, 3)
+	// The fast path (fastpath.go) accepts every connection; net/http
+	// serves those it hands over.
+	handoff := newConnQueue(ln.Addr())
+	fast := &fastAccept{ln: ln, h: main.Handler, claims: a.srv.Claims, handoff: handoff,
+		log: a.log, headTimeout: main.ReadHeaderTimeout}
+	fastDone := make(chan struct{})
+	go func() {
+		defer close(fastDone)
+		if err := fast.run(); !errors.Is(err, net.ErrClosed) {
+			errc <- err
+		}
+	}()
+	// stopAccepting closes the listener and waits for the connections
+	// the fast path is reading or serving. Safe to call more than once.
+	stopAccepting := func() {
+		_ = ln.Close()
+		_ = handoff.Close()
+		<-fastDone
+	}
+	defer stopAccepting()
+	go func() { errc <- main.Serve(handoff) }()
 	wctx, stopWatch := context.WithCancel(context.Background())
 	watchDone, reaperDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(watchDone); a.watch.run(wctx) }()
@@ -367,6 +387,7 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	if a.cfg.MetricsBind != "" {
 		mln, err := net.Listen("tcp", a.cfg.MetricsBind)
 		if err != nil {
+			stopAccepting()
 			_ = main.Close()
 			if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 				a.log.Warn("serve", slog.Any("err", serr))
@@ -405,6 +426,7 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	defer cancel()
 	// Stop accepting; hijacked sockets are not tracked by net/http.
 	shutdownDone := make(chan struct{})
+	_ = ln.Close()
 	go func() {
 		for _, s := range servers {
 			_ = s.Shutdown(sctx)
@@ -421,6 +443,7 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	for _, s := range servers {
 		_ = s.Close()
 	}
+	stopAccepting()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}

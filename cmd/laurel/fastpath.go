@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// fastAccept owns the main listener. It reads each new connection's request
+// head itself and serves the WebSocket handshakes laurel's consumer claims
+// (consumer.Server.Claims) through the handler chain on that goroutine,
+// without net/http's per-connection machinery: its 8 KiB of buffers (never
+// pooled again once a connection is hijacked), its background read and the
+// hijack that stops it. Everything else — plain HTTP, handshakes for the
+// upstream, anything unusual in the head — goes to the http.Server
+// unchanged, with the bytes already read, through handoff.
+//
+// Only a plain head takes the fast path: HTTP/1.1, origin-form target, one
+// valid Host, no body, Expect or invalid header, nothing sent after the
+// head, at most headBufSize bytes. The handler chain is the one net/http
+// runs (proxy headers, access log, routing), given the request
+// http.ReadRequest parses from the same bytes.
+type fastAccept struct {
+	ln      net.Listener
+	h       http.Handler
+	claims  func(*http.Request) bool
+	handoff *connQueue
+	log     *slog.Logger
+	// headTimeout bounds reading the head, as the http.Server's
+	// ReadHeaderTimeout.
+	headTimeout time.Duration
+
+	wg sync.WaitGroup // one per connection being read or served here
+
+	mu      sync.Mutex
+	reading map[net.Conn]struct{} // connections whose head is being read
+	closed  bool
+}
+
+// headBufSize is the largest head the fast path reads; a longer one goes to
+// net/http.
+const headBufSize = 4096
+
+var (
+	headBufs    = sync.Pool{New: func() any { return new([headBufSize]byte) }}
+	headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, headBufSize) }}
+)
+
+// run accepts connections until the listener is closed, then waits for the
+// connections it is still reading or serving and returns the accept error.
+// Temporary accept errors (out of descriptors) are retried with net/http's
+// backoff.
+func (f *fastAccept) run() error {
+	defer f.wg.Wait()
+	defer f.stopReading()
+	var delay time.Duration
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // net/http's Serve retries the same errors
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				f.log.Error("accept failed; retrying", slog.Any("err", err), slog.Duration("in", delay))
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		f.wg.Add(1)
+		go f.serveConn(c)
+	}
+}
+
+// stopReading ends the head reads in progress at once (the listener is
+// closed: they would otherwise hold run for up to headTimeout).
+func (f *fastAccept) stopReading() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for c := range f.reading {
+		_ = c.SetReadDeadline(time.Now())
+	}
+}
+
+// track records c as being read; it returns false once run is stopping.
+func (f *fastAccept) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	if f.reading == nil {
+		f.reading = map[net.Conn]struct{}{}
+	}
+	f.reading[c] = struct{}{}
+	return true
+}
+
+func (f *fastAccept) untrack(c net.Conn) {
+	f.mu.Lock()
+	delete(f.reading, c)
+	f.mu.Unlock()
+}
+
+// serveConn reads c's head and serves it, or hands c to net/http.
+func (f *fastAccept) serveConn(c net.Conn) {
+	defer f.wg.Done()
+	if !f.track(c) {
+		_ = c.Close()
+		return
+	}
+	buf := headBufs.Get().(*[headBufSize]byte) //nolint:forcetypeassert // the pool holds only these
+	defer headBufs.Put(buf)
+	_ = c.SetReadDeadline(time.Now().Add(f.headTimeout))
+	var (
+		n, end = 0, -1
+		err    error
+	)
+	for n < len(buf) {
+		var m int
+		m, err = c.Read(buf[n:])
+		n += m
+		if end = bytes.Index(buf[:n], []byte("\r\n\r\n")); end >= 0 || err != nil {
+			break
+		}
+	}
+	f.untrack(c)
+	var ne net.Error
+	if end < 0 && (n == 0 || errors.As(err, &ne) && ne.Timeout()) {
+		// Nothing, or no whole head before the header timeout: net/http
+		// closes such a connection without an answer too.
+		_ = c.Close()
+		return
+	}
+	if end >= 0 && end+4 == n {
+		if req := f.parse(buf[:n]); req != nil && f.claims(req) {
+			_ = c.SetReadDeadline(time.Time{})
+			req.RemoteAddr = c.RemoteAddr().String()
+			w := &hijackWriter{c: c}
+			f.h.ServeHTTP(w, req)
+			w.finish()
+			return
+		}
+	}
+	f.handoff.put(&prefixConn{Conn: c, pending: bytes.Clone(buf[:n])})
+}
+
+// parse returns the request in head (a whole head, "\r\n\r\n" included) if
+// it is plain enough for the fast path, or nil.
+func (f *fastAccept) parse(head []byte) *http.Request {
+	br := headReaders.Get().(*bufio.Reader) //nolint:forcetypeassert // the pool holds only these
+	br.Reset(bytes.NewReader(head))
+	req, err := http.ReadRequest(br)
+	br.Reset(nil)
+	headReaders.Put(br)
+	if err != nil || !plainRequest(req) {
+		return nil
+	}
+	return req
+}
+
+// plainRequest reports whether req needs none of what net/http's server
+// does beyond http.ReadRequest: HTTP/1.1, an origin-form target, one plain
+// Host header, no body, no Expect, every header name a token and every
+// value free of control characters.
+func plainRequest(req *http.Request) bool {
+	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || len(req.RequestURI) == 0 || req.RequestURI[0] != '/' {
+		return false
+	}
+	if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
+		return false
+	}
+	// http.ReadRequest refused a second Host header and moved the one
+	// Host header (origin-form target) into req.Host.
+	if !plainHost(req.Host) {
+		return false
+	}
+	for k, vs := range req.Header {
+		if k == "Expect" || k == "Content-Length" || k == "Transfer-Encoding" || !tokenString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !plainHeaderValue(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func tokenString(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+		switch c {
+		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
+			return false
+		}
+	}
+	return true
+}
+
+// plainHeaderValue: no control characters other than tab, no DEL.
+func plainHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// plainHost accepts a non-empty host[:port] of letters, digits and . - _ :
+// [ ] (a subset of what net/http's server accepts).
+func plainHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '-', c == '_', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// hijackWriter is the ResponseWriter of a fast-path request. The consumer
+// answers claimed handshakes through Hijack only; should a handler write a
+// response instead, it is sent (with Connection: close) and the connection
+// closed, as net/http would for a request it cannot keep alive.
+type hijackWriter struct {
+	c        net.Conn
+	hdr      http.Header
+	status   int
+	body     []byte
+	hijacked bool
+}
+
+func (w *hijackWriter) Header() http.Header {
+	if w.hdr == nil {
+		w.hdr = http.Header{}
+	}
+	return w.hdr
+}
+
+func (w *hijackWriter) WriteHeader(status int) {
+	if w.status == 0 && !w.hijacked {
+		w.status = status
+	}
+}
+
+func (w *hijackWriter) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// Hijack hands the connection over; the returned reader holds nothing (the
+// fast path took no request with bytes after its head).
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	w.hijacked = true
+	return w.c, bufio.NewReadWriter(bufio.NewReaderSize(w.c, 16), bufio.NewWriterSize(w.c, 128)), nil
+}
+
+// finish sends a response the handler wrote, then closes the connection,
+// unless the handler took it over.
+func (w *hijackWriter) finish() {
+	if w.hijacked {
+		return
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	b := make([]byte, 0, 128+len(w.body))
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(w.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(w.status)...)
+	b = append(b, "\r\n"...)
+	w.Header().Set("Connection", "close")
+	w.hdr.Set("Content-Length", strconv.Itoa(len(w.body)))
+	w.hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var hb bytes.Buffer
+	_ = w.hdr.Write(&hb)
+	b = append(b, hb.Bytes()...)
+	b = append(b, "\r\n"...)
+	b = append(b, w.body...)
+	_ = w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, _ = w.c.Write(b)
+	_ = w.c.Close()
+}
+
+// prefixConn is a connection handed to net/http with the bytes the fast
+// path already read from it.
+type prefixConn struct {
+	net.Conn
+	pending []byte
+}
+
+// SyscallConn exposes the descriptor, so that a WebSocket net/http hands to
+// the consumer is still watched by its readiness poller: by then pending is
+// empty, since net/http's first read (a 4 KiB buffer) took it all and a
+// handshake with bytes after its head is refused.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// connQueue is the net.Listener the http.Server serves: connections the
+// fast path handed over. Closing it (http.Server.Shutdown does) closes
+// connections still handed to it.
+type connQueue struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// put hands c to the http.Server, or closes it once the queue is closed.
+func (q *connQueue) put(c net.Conn) {
+	select {
+	case q.conns <- c:
+	case <-q.done:
+		_ = c.Close()
+	}
+}
+
+// Accept returns the next handed-over connection.
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close makes Accept fail and put close its connection. Safe to call more
+// than once.
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.done) })
+	return nil
+}
+
+// Addr is the real listener's address.
+func (q *connQueue) Addr() net.Addr { return q.addr }
