@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // authPool runs Authenticator calls on warm goroutines. Authenticating goes
@@ -29,9 +30,14 @@ type authPool struct {
 }
 
 // maxIdleAuthWorkers bounds the workers kept waiting; a worker finishing a
-// call when this many already wait ends. Each holds its stack (tens of KB
-// after a session-store read; the runtime shrinks unused stacks at GC).
-const maxIdleAuthWorkers = 64
+// call when this many already wait ends. authIdleTimeout ends a worker that
+// waited that long: a worker holds the stack a session-store read grew
+// (the SQLite engine's frames are large), which sockets at rest should not
+// pay for.
+const (
+	maxIdleAuthWorkers = 64
+	authIdleTimeout    = 2 * time.Second
+)
 
 type authJob struct {
 	ctx    context.Context
@@ -77,6 +83,7 @@ func (p *authPool) authenticate(ctx context.Context, cookie string) Verdict {
 
 func (p *authPool) worker(j *authJob) {
 	defer p.wg.Done()
+	var idle *time.Timer
 	for {
 		j.v = p.auth.Authenticate(j.ctx, j.cookie)
 		j.done <- struct{}{}
@@ -84,9 +91,18 @@ func (p *authPool) worker(j *authJob) {
 			p.idle.Add(-1)
 			return
 		}
+		if idle == nil {
+			idle = time.NewTimer(authIdleTimeout)
+			defer idle.Stop()
+		} else {
+			idle.Reset(authIdleTimeout)
+		}
 		select {
 		case j = <-p.work:
 			p.idle.Add(-1)
+		case <-idle.C:
+			p.idle.Add(-1)
+			return
 		case <-p.stop:
 			p.idle.Add(-1)
 			return

@@ -130,3 +130,18 @@ func TestAuthPoolClose(t *testing.T) {
 		t.Fatal("a worker started after close")
 	}
 }
+
+// TestAuthPoolIdleWorkersEnd: a worker left idle for authIdleTimeout ends,
+// so sockets at rest hold no authentication stacks.
+func TestAuthPoolIdleWorkersEnd(t *testing.T) {
+	t.Parallel()
+	p := newAuthPool(&fakeAuth{verdicts: map[string]Verdict{"a": {Authenticated: true, UserID: "1"}}})
+	defer p.close()
+	p.authenticate(context.Background(), "a")
+	eventually(t, "the worker to park", func() bool { return p.idle.Load() == 1 })
+	start := time.Now()
+	eventually(t, "the idle worker to end", func() bool { return p.idle.Load() == 0 })
+	if d := time.Since(start); d < authIdleTimeout/2 {
+		t.Fatalf("the worker ended after %v, before its idle timeout", d)
+	}
+}

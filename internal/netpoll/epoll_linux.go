@@ -20,7 +20,7 @@ const maxEvents = 256
 // maxIdleWorkers bounds the workers kept waiting for handlers; a worker that
 // finds this many already waiting ends. A parked worker costs its stack
 // (the runtime shrinks unused stacks at each GC).
-const maxIdleWorkers = 128
+const maxIdleWorkers = 64
 
 // Poller dispatches read readiness of registered connections to their
 // handlers. It is safe for concurrent use.
