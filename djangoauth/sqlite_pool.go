@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 // errPoolClosed reports a fast-pool request after Close.
@@ -16,21 +17,29 @@ var errPoolClosed = errors.New("djangoauth: SQLite fast pool closed")
 // without database/sql and without watching a context, each with its
 // statements prepared once. Its connections never wait for a lock
 // (busy_timeout 0): a query that would wait fails at once with SQLITE_BUSY
-// and dbRead.row runs it again through database/sql. Idle connections stay
-// open until Close (at most max of them, each with sqlitePageCache of page
-// cache). Safe for concurrent use.
+// and dbRead.row waits and retries. A connection idle for longer than
+// liteMaxIdle is closed when next taken and a fresh one opened, as
+// database/sql's ConnMaxIdleTime does for the other pool (a connection keeps
+// reading the file it opened, even after the database is replaced); at most
+// max connections exist, each with sqlitePageCache of page cache. Safe for
+// concurrent use.
 type litePool struct {
 	drv   driver.Driver
 	dsn   string
 	idle  chan *liteConn
 	slots chan struct{} // one token per open connection
+	now   func() time.Time
 
 	mu     sync.Mutex
 	closed bool
 }
 
+// liteMaxIdle is how long a fast-pool connection may sit idle and still be
+// used (the database/sql pool's ConnMaxIdleTime).
+const liteMaxIdle = 5 * time.Minute
+
 func newLitePool(drv driver.Driver, dsn string, maxConns int) *litePool {
-	return &litePool{drv: drv, dsn: dsn, idle: make(chan *liteConn, maxConns), slots: make(chan struct{}, maxConns)}
+	return &litePool{drv: drv, dsn: dsn, idle: make(chan *liteConn, maxConns), slots: make(chan struct{}, maxConns), now: time.Now}
 }
 
 // get returns an idle connection, opens one when fewer than max are open,
@@ -43,21 +52,27 @@ func (p *litePool) get() (*liteConn, error) {
 	if closed {
 		return nil, errPoolClosed
 	}
-	select {
-	case c := <-p.idle:
-		return c, nil
-	default:
-	}
-	select {
-	case c := <-p.idle:
-		return c, nil
-	case p.slots <- struct{}{}:
-		conn, err := p.drv.Open(p.dsn)
-		if err != nil {
-			<-p.slots
-			return nil, err
+	for {
+		var c *liteConn
+		select {
+		case c = <-p.idle:
+		default:
+			select {
+			case c = <-p.idle:
+			case p.slots <- struct{}{}:
+				conn, err := p.drv.Open(p.dsn)
+				if err != nil {
+					<-p.slots
+					return nil, err
+				}
+				return &liteConn{conn: conn, stmts: make(map[string]driver.Stmt, 4)}, nil
+			}
 		}
-		return &liteConn{conn: conn, stmts: make(map[string]driver.Stmt, 4)}, nil
+		if p.now().Sub(c.idleSince) <= liteMaxIdle {
+			return c, nil
+		}
+		_ = c.close() // idle too long: open a fresh one instead
+		<-p.slots
 	}
 }
 
@@ -67,6 +82,7 @@ func (p *litePool) put(c *liteConn) {
 	ok := c.finish() == nil
 	p.mu.Lock()
 	if ok && !p.closed {
+		c.idleSince = p.now()
 		p.idle <- c // never blocks: at most cap(idle) connections exist
 		p.mu.Unlock()
 		return
@@ -107,6 +123,7 @@ type liteConn struct {
 	args      [2]driver.NamedValue
 	held      driver.Rows // the last statement, still active; nil when none
 	heldQuery string
+	idleSince time.Time // when it was last put back
 }
 
 func (c *liteConn) stmt(query string) (driver.Stmt, error) {

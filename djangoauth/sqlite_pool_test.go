@@ -163,3 +163,36 @@ func TestColumnConversionsMatchDatabaseSQL(t *testing.T) {
 		}
 	}
 }
+
+// A connection idle for longer than liteMaxIdle is replaced when next
+// taken (it may be reading a database file that has since been replaced).
+func TestLitePoolIdleExpiry(t *testing.T) {
+	t.Parallel()
+	a, _ := sqliteAuthenticator(t, nil)
+	p := a.db.lite
+	now := time.Now()
+	p.now = func() time.Time { return now }
+	c1, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(c1)
+	now = now.Add(liteMaxIdle)
+	if c, err := p.get(); err != nil || c != c1 {
+		t.Fatalf("connection idle for liteMaxIdle not reused: %p %v", c, err)
+	} else {
+		p.put(c)
+	}
+	now = now.Add(liteMaxIdle + time.Nanosecond)
+	c2, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2 == c1 {
+		t.Fatal("a connection idle for longer than liteMaxIdle was reused")
+	}
+	if got := len(p.slots); got != 1 {
+		t.Fatalf("%d open connections, want 1 (the stale one closed)", got)
+	}
+	p.put(c2)
+}
