@@ -86,7 +86,9 @@ type Config struct {
 	// VerdictTTL is how long a verdict is reused for the same session key.
 	// Zero means 2 s; a negative value disables the verdict cache.
 	VerdictTTL time.Duration
-	// MaxOpenConns bounds each SQL connection pool. Zero means 8.
+	// MaxOpenConns bounds each SQL connection pool. Zero means 8. On
+	// SQLite there are two pools of this size: the fast one verdicts use,
+	// and database/sql's, used by Ping and when a fast connection fails.
 	MaxOpenConns int
 }
 
