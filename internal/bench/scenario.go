@@ -247,7 +247,8 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 		return nil, err
 	}
 	r.Log.Info("sockets open", "server", srv.Name, "connected", o.connected, "failed", o.failed,
-		"subscribed", o.memberships, "in", o.subscribed.Round(time.Millisecond))
+		"subscribed", o.memberships, "in", o.subscribed.Round(time.Millisecond),
+		"since_fleet_start", (o.subscribed + o.fleet.FirstConnect().Sub(o.start)).Round(time.Millisecond))
 	return o, nil
 }
 
