@@ -182,6 +182,9 @@ func cacheKey(sessionKey string) string {
 func (a *Authenticator) compute(ctx context.Context, key string) Verdict {
 	rd := a.db.read()
 	defer rd.release()
+	if pk, ok := a.users.guess.next(); ok {
+		rd.speculate(a.users.query, pk, userColumns)
+	}
 	sess, err := a.store.load(ctx, &rd, key)
 	switch {
 	case err == nil:

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -28,6 +29,37 @@ type dbRead struct {
 	lite *liteConn // held fast-pool connection (SQLite), nil until first use
 	pg   *sql.Conn // held connection (PostgreSQL), nil until first use
 	vals [6]driver.Value
+	spec pgSpeculation
+}
+
+// pgSpeculation is a user-row query sent to PostgreSQL together with the
+// session-row query, in one round trip, because the verdict will most
+// likely ask for that row next (see speculate). Its result is used only if
+// the very same query, with the same argument, is asked; otherwise it is
+// dropped and the query asked is run.
+type pgSpeculation struct {
+	state int // specNone, specPending, specSent
+	query string
+	arg   any
+	vals  [6]any
+	n     int
+	err   error
+}
+
+const (
+	specNone = iota
+	specPending
+	specSent
+)
+
+// speculate asks row to send query(arg), a one-row lookup of at most 6
+// columns, along with the next PostgreSQL query. On other engines it does
+// nothing.
+func (r *dbRead) speculate(query string, arg any, columns int) {
+	if r.db.dialect != dialectPostgres || columns > len(r.spec.vals) {
+		return
+	}
+	r.spec = pgSpeculation{state: specPending, query: query, arg: arg, n: columns}
 }
 
 // read starts a verdict's access to s.
@@ -75,13 +107,57 @@ func (r *dbRead) pgRow(ctx context.Context, query string, ptrs []any, args []any
 		}
 		r.pg = c
 	}
+	sp := &r.spec
+	if sp.state == specSent {
+		sp.state = specNone
+		if sp.query == query && len(args) == 1 && sameArg(sp.arg, args[0]) && len(ptrs) == sp.n {
+			for i, p := range ptrs {
+				*p.(*any) = sp.vals[i]
+			}
+			return sp.err
+		}
+	}
 	return r.pg.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("djangoauth: unexpected PostgreSQL driver connection %T", dc)
 		}
-		return pc.Conn().QueryRow(ctx, query, args...).Scan(ptrs...)
+		if sp.state != specPending || sp.query == query {
+			return pc.Conn().QueryRow(ctx, query, args...).Scan(ptrs...)
+		}
+		sp.state = specSent
+		b := &pgx.Batch{}
+		b.Queue(query, args...)
+		b.Queue(sp.query, sp.arg)
+		res := pc.Conn().SendBatch(ctx, b)
+		err := res.QueryRow().Scan(ptrs...)
+		var sptrs [len(sp.vals)]any
+		for i := range sp.n {
+			sptrs[i] = &sp.vals[i]
+		}
+		sp.err = res.QueryRow().Scan(sptrs[:sp.n]...)
+		if cerr := res.Close(); cerr != nil {
+			sp.state = specNone // the batch failed: ask again if needed
+			if err == nil || errors.Is(err, sql.ErrNoRows) {
+				err = cerr
+			}
+		}
+		return err
 	})
+}
+
+// sameArg reports whether two query arguments (int64 or string, as toPK
+// makes them) are equal.
+func sameArg(a, b any) bool {
+	switch x := a.(type) {
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	}
+	return false
 }
 
 // sqliteBusyDelays is sqliteDefaultBusyCallback's schedule (sqlite3.c):

@@ -166,6 +166,13 @@ func postgresFromSQLite(t testing.TB, dsn string) Config {
 	}
 }
 
+// lookupUser is one user-row lookup, on a connection of its own.
+func lookupUser(ctx context.Context, a *Authenticator, pk any) (*userRow, error) {
+	rd := a.db.read()
+	defer rd.release()
+	return a.users.get(ctx, &rd, pk)
+}
+
 // TestPostgresScenarios replays the Django get_user scenarios against
 // PostgreSQL (timestamptz expire_date, integer pk, boolean columns).
 func TestPostgresScenarios(t *testing.T) {
@@ -190,7 +197,7 @@ func TestPostgresScenarios(t *testing.T) {
 	}
 	// huge ids must not reach an int4 comparison error
 	if v := a.users; v != nil {
-		if _, err := a.users.get(ctx, new(a.db.read()), int64(1)<<40); err != nil {
+		if _, err := lookupUser(ctx, a, int64(1)<<40); err != nil {
 			t.Fatalf("bigint pk lookup: %v", err)
 		}
 	}
@@ -282,5 +289,79 @@ func TestSQLiteOddPath(t *testing.T) {
 	}
 	if v := a.VerdictForSessionKey(context.Background(), "nosuchsessionkey000"); v.Reason != ReasonNoSession {
 		t.Fatalf("%+v", v)
+	}
+}
+
+// On PostgreSQL a verdict sends the user-row query of the last user along
+// with the session query once two verdicts in a row were of that user. The
+// speculated row is used only for that same user, and it is read at the
+// same time as the session row, never reused from an earlier verdict: a
+// change to the user is seen by the next verdict.
+func TestPostgresUserSpeculation(t *testing.T) {
+	t.Parallel()
+	dsn := postgresTestDSN(t)
+	cfg := postgresFromSQLite(t, dsn)
+	a, err := New(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var fx dbFixture
+	loadFixture(t, "db_scenarios.json", &fx)
+	key := validKey(t, fx)
+	ctx := context.Background()
+	for range 2 {
+		if v := a.VerdictForSessionKey(ctx, key); !v.Authenticated {
+			t.Fatalf("%+v", v)
+		}
+	}
+	pk, ok := a.users.guess.next()
+	if !ok || pk != int64(1) {
+		t.Fatalf("guess %v %v after two verdicts of user 1", pk, ok)
+	}
+
+	// The speculated row answers the same lookup, and only that one.
+	for _, tc := range []struct {
+		ask      int64
+		wantUsed bool
+	}{{1, true}, {2, false}} {
+		rd := a.db.read()
+		rd.speculate(a.users.query, int64(1), userColumns)
+		if _, err := a.store.load(ctx, &rd, key); err != nil {
+			t.Fatal(err)
+		}
+		if rd.spec.state != specSent {
+			t.Fatalf("speculation state %d after the session query, want sent", rd.spec.state)
+		}
+		u, err := a.users.get(ctx, &rd, tc.ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := lookupUser(ctx, a, tc.ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (u == nil) != (want == nil) || u != nil && *u != *want {
+			t.Errorf("user %d through the speculation: %+v, want %+v", tc.ask, u, want)
+		}
+		rd.release()
+	}
+
+	// Changes to the user are seen at once.
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tc := range []struct {
+		active bool
+		want   Reason
+	}{{false, ReasonInactive}, {true, ReasonOK}, {false, ReasonInactive}} {
+		if _, err := db.ExecContext(ctx, `UPDATE "`+cfg.User.Table+`" SET is_active = $1 WHERE id = 1`, tc.active); err != nil {
+			t.Fatal(err)
+		}
+		if v := a.VerdictForSessionKey(ctx, key); v.Reason != tc.want {
+			t.Fatalf("is_active=%v: %+v, want %s", tc.active, v, tc.want)
+		}
 	}
 }

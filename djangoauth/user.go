@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // userRow is what get_user needs from AUTH_USER_MODEL's row. password is
@@ -31,6 +32,37 @@ type userStore struct {
 	db     *sqlDB
 	query  string
 	pkType string
+	guess  pkGuess
+}
+
+// userColumns is how many columns query selects.
+const userColumns = 6
+
+// pkGuess predicts the next user looked up: on PostgreSQL the verdict
+// sends that user's row query along with the session query, saving a round
+// trip when the guess is right (dbRead.speculate). The guess is the last
+// user looked up, made only while the last two lookups were of the same
+// user (one user's many sockets, a reconnect storm), so that a site whose
+// handshakes come from many users does not pay a wasted query each time.
+type pkGuess struct {
+	mu       sync.Mutex
+	last     any
+	repeated bool
+}
+
+// next returns the pk to speculate on, if any.
+func (g *pkGuess) next() (any, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.last, g.repeated
+}
+
+// record notes a lookup of pk (an int64 or a string).
+func (g *pkGuess) record(pk any) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.repeated = g.last != nil && sameArg(g.last, pk)
+	g.last = pk
 }
 
 func newUserStore(db *sqlDB, u UserConfig) (*userStore, error) {
@@ -70,7 +102,8 @@ func newUserStore(db *sqlDB, u UserConfig) (*userStore, error) {
 // get returns the user row, nil when it does not exist, or an error
 // wrapping ErrStoreUnavailable.
 func (s *userStore) get(ctx context.Context, rd *dbRead, pk any) (*userRow, error) {
-	var vals [6]any
+	s.guess.record(pk)
+	var vals [userColumns]any
 	err := rd.row(ctx, s.query, vals[:], pk)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
