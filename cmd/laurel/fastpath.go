@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/laurel-server/laurel/internal/netpoll"
 )
 
 // fastAccept owns the main listener. It reads each new connection's request
@@ -319,6 +321,9 @@ type prefixConn struct {
 	net.Conn
 	pending []byte
 }
+
+// A prefixConn is watched by the consumer's readiness poller.
+var _ netpoll.Conn = (*prefixConn)(nil)
 
 // SyscallConn exposes the descriptor, so that a WebSocket net/http hands to
 // the consumer is still watched by its readiness poller: by then pending is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/laurel-server/laurel/channelsproto"
 )
 
 // fastEnv runs a fastAccept and its http.Server on a loopback listener. The
@@ -253,5 +257,31 @@ func TestFastPathCloseEndsHeadReads(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("run returned after %v", d)
+	}
+}
+
+// TestServeHandshakeThroughNetHTTP: a handshake whose head is too large for
+// the fast path is served by net/http, and its socket works as any other
+// (subscribe, group events) on the connection net/http hijacked.
+func TestServeHandshakeThroughNetHTTP(t *testing.T) {
+	r, key := startApp(t, "")
+	h := http.Header{"Origin": {testOrigin}, "Cookie": {"sessionid=" + key}, "X-Padding": {strings.Repeat("p", 2*headBufSize)}}
+	c, resp, err := websocket.DefaultDialer.Dial("ws://"+r.base+"/ws/tasks/", h)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.WriteJSON(map[string]any{"action": "subscribe", "task_id": "big"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "task_big membership", func() bool { return len(r.members(t, "task_big")) == 1 })
+	if err := r.sender(t).GroupSend(context.Background(), "task_big", channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "n", Value: int64(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, c); got != `{"type": "task_update", "n": 1}` {
+		t.Fatalf("frame %s", got)
 	}
 }
