@@ -346,8 +346,11 @@ func (a *app) serve(ctx context.Context, addr listen) error {
 	// The fast path (fastpath.go) accepts every connection; net/http
 	// serves those it hands over.
 	handoff := newConnQueue(ln.Addr())
-	fast := &fastAccept{ln: ln, h: main.Handler, claims: a.srv.Claims, handoff: handoff,
-		log: a.log, headTimeout: main.ReadHeaderTimeout}
+	// A claimed request is one the main handler would pass, past the
+	// proxy headers and the access log (which leaves upgrades to the
+	// consumer's hooks), to a.srv: the fast path goes there directly.
+	fast := &fastAccept{ln: ln, h: forwarded.Handler(a.srv, a.cfg.ProxyHeaders), claims: a.srv.Claims,
+		handoff: handoff, log: a.log, headTimeout: main.ReadHeaderTimeout}
 	fastDone := make(chan struct{})
 	go func() {
 		defer close(fastDone)

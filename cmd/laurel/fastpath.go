@@ -17,7 +17,7 @@ import (
 
 // fastAccept owns the main listener. It reads each new connection's request
 // head itself and serves the WebSocket handshakes laurel's consumer claims
-// (consumer.Server.Claims) through the handler chain on that goroutine,
+// (consumer.Server.Claims) with h on that goroutine,
 // without net/http's per-connection machinery: its 8 KiB of buffers (never
 // pooled again once a connection is hijacked), its background read and the
 // hijack that stops it. Everything else — plain HTTP, handshakes for the
@@ -26,9 +26,10 @@ import (
 //
 // Only a plain head takes the fast path: HTTP/1.1, origin-form target, one
 // valid Host, no body, Expect or invalid header, nothing sent after the
-// head, at most headBufSize bytes. The handler chain is the one net/http
-// runs (proxy headers, access log, routing), given the request
-// http.ReadRequest parses from the same bytes.
+// head, at most headBufSize bytes. h gets the request http.ReadRequest
+// parses from the same bytes, as net/http would hand it, except that the
+// connection h hijacks keeps the head's read deadline (consumer sockets set
+// a deadline before every read).
 type fastAccept struct {
 	ln      net.Listener
 	h       http.Handler
@@ -144,7 +145,8 @@ func (f *fastAccept) serveConn(c net.Conn) {
 	}
 	if end >= 0 && end+4 == n {
 		if req := f.parse(buf[:n]); req != nil && f.claims(req) {
-			_ = c.SetReadDeadline(time.Time{})
+			// The head's read deadline stays: every read of a consumer
+			// socket sets its own deadline first.
 			req.RemoteAddr = c.RemoteAddr().String()
 			w := &hijackWriter{c: c}
 			f.h.ServeHTTP(w, req)
