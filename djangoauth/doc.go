@@ -72,6 +72,20 @@
 // Verdicts are cached per session key for Config.VerdictTTL (default 2 s)
 // so a reconnect storm costs one query per key; concurrent lookups of one
 // key share a single query. ReasonStoreUnavailable is never cached.
+// Expired verdicts are swept about once per TTL, so the cache shrinks back
+// once the handshakes stop.
+//
+// # Database reads
+//
+// A verdict reads the session row, then the user row, on one connection.
+// On SQLite both come from one read transaction (one SHARED lock) on a
+// connection that never waits inside the driver: while Django holds the
+// write lock, the verdict retries on SQLite's busy schedule for up to 5 s
+// and gives up as soon as its context ends. On PostgreSQL the rows are read
+// through pgx; while consecutive verdicts are of one user, that user's row
+// is asked in the same round trip as the session row and used only if the
+// session names that user. Either way each verdict reads both rows afresh,
+// as Django's get_user does.
 //
 // # laurel never writes
 //
