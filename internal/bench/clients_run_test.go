@@ -252,3 +252,68 @@ func TestRunClientsRetry503(t *testing.T) {
 		t.Errorf("with retries: %+v, want 2 connected after 2 retries", rep)
 	}
 }
+
+// TestRunClientsServerCloses checks how sockets the server ends during the
+// run are counted: with a close frame (closed_by_server, its code in
+// close_error) or without one (dropped, drop_error); and that sockets we
+// close at the end count as neither.
+func TestRunClientsServerCloses(t *testing.T) {
+	t.Parallel()
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Close() }()
+		if _, _, err := c.ReadMessage(); err != nil { // the subscribe
+			return
+		}
+		switch r.Header.Get("Cookie") {
+		case "sessionid=close":
+			_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4003, "denied"), time.Now().Add(time.Second))
+			_, _, _ = c.ReadMessage() // our close reply
+		case "sessionid=drop":
+			_ = c.NetConn().Close() // no close frame
+		default:
+			_, _, _ = c.ReadMessage() // until the client closes
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		_ = RunClients(ctx, ClientConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Origin: srv.URL,
+			Cookies: []string{"sessionid=close", "sessionid=drop", "sessionid=stay"}, N: 6, Group: "g",
+			Progress: 20 * time.Millisecond}, pw)
+		_ = pw.Close()
+	}()
+	var rep *ClientReport
+	sc := bufio.NewScanner(pr)
+	stopAt := time.Time{}
+	for sc.Scan() {
+		var l Line
+		_ = json.Unmarshal(sc.Bytes(), &l)
+		switch {
+		case l.Type == "connected":
+			stopAt = time.Now().Add(300 * time.Millisecond) // time for the server's closes to arrive
+		case l.Type == "progress" && !stopAt.IsZero() && time.Now().After(stopAt):
+			cancel()
+		case l.Type == "report":
+			rep = l.Report
+		}
+	}
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	if rep.Connected != 6 || rep.ClosedByServer != 2 || rep.Dropped != 2 {
+		t.Errorf("connected %d closed by server %d dropped %d, want 6, 2 and 2", rep.Connected, rep.ClosedByServer, rep.Dropped)
+	}
+	if !strings.Contains(rep.CloseError, "4003") || !strings.Contains(rep.CloseError, "denied") {
+		t.Errorf("close error %q, want the server's 4003 denied", rep.CloseError)
+	}
+	if rep.DropError == "" {
+		t.Error("no drop error")
+	}
+}
