@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/laurel-server/laurel/consumer"
+	"github.com/laurel-server/laurel/internal/forwarded"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// freeLayer is a consumer.Layer that costs nothing and signals each
+// action-joined group_add.
+type freeLayer struct {
+	n      atomic.Uint64
+	joined chan struct{}
+}
+
+func (l *freeLayer) NewChannel() string { return fmt.Sprintf("specific.bench!%d", l.n.Add(1)) }
+
+func (l *freeLayer) GroupAdd(_ context.Context, group, _ string) error {
+	if strings.HasPrefix(group, "task_") {
+		l.joined <- struct{}{}
+	}
+	return nil
+}
+
+func (l *freeLayer) GroupDiscard(context.Context, string, string) error { return nil }
+
+type freeAuth struct{}
+
+func (freeAuth) Authenticate(context.Context, string) consumer.Verdict {
+	return consumer.Verdict{Authenticated: true, UserID: "1", Reason: "ok"}
+}
+
+// BenchmarkServeHandshake measures a whole connect through laurel serve's
+// accept path (the fast path, or net/http with fast=false) into the
+// consumer, with free authentication and channel layer: raw TCP clients
+// send the handshake, read the 101, send a subscribe and wait for its
+// group_add.
+func BenchmarkServeHandshake(b *testing.B) {
+	for _, fast := range []bool{true, false} {
+		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
+			layer := &freeLayer{joined: make(chan struct{}, 1024)}
+			srv, err := consumer.New(consumer.Config{Layer: layer, Authenticator: freeAuth{},
+				Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := forwarded.Handler(srv, false)
+			hs := &http.Server{Handler: h}
+			serveDone := make(chan struct{})
+			if fast {
+				q := newConnQueue(ln.Addr())
+				f := &fastAccept{ln: ln, h: h, claims: srv.Claims, handoff: q, log: slog.New(slog.DiscardHandler), headTimeout: 10e9}
+				go func() { _ = f.run(); close(serveDone) }()
+				go func() { _ = hs.Serve(q) }()
+			} else {
+				go func() { _ = hs.Serve(ln); close(serveDone) }()
+			}
+			defer func() {
+				_ = ln.Close()
+				_ = hs.Close()
+				<-serveDone
+				_ = srv.Shutdown(context.Background())
+			}()
+			addr := ln.Addr().String()
+			var key [16]byte
+			_, _ = rand.Read(key[:])
+			req := []byte("GET /ws/tasks/ HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: Go-http-client/1.1\r\n" +
+				"Connection: Upgrade\r\nCookie: sessionid=" + hex.EncodeToString(key[:]) + "\r\nOrigin: http://app.example\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n\r\n")
+			sub := maskedText([]byte(`{"action":"subscribe","task_id":"storm1"}`))
+			const conc = 32
+			var (
+				next atomic.Int64
+				wg   sync.WaitGroup
+				fail atomic.Value
+			)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 512)
+					for next.Add(1) <= int64(b.N) {
+						if err := connectOnce(addr, req, sub, buf, layer.joined); err != nil {
+							fail.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := fail.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+func connectOnce(addr string, req, sub, buf []byte, joined <-chan struct{}) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	n := 0
+	for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\n")) {
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return fmt.Errorf("reading the 101: %w", err)
+		}
+		n += m
+	}
+	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
+		return fmt.Errorf("handshake answered %q", buf[:n])
+	}
+	if _, err := c.Write(sub); err != nil {
+		return err
+	}
+	<-joined
+	return nil
+}
+
+// maskedText returns a masked client text frame (payload under 126 bytes).
+func maskedText(p []byte) []byte {
+	key := [4]byte{1, 2, 3, 4}
+	f := []byte{0x81, 0x80 | byte(len(p))}
+	f = append(f, key[:]...)
+	for i, c := range p {
+		f = append(f, c^key[i&3])
+	}
+	return f
+}
