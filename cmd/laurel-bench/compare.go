@@ -30,6 +30,7 @@ type compareFlags struct {
 	stormN        int
 	stormConc     int
 	stormNDaphne  int
+	users         int
 	stormConcD    int
 	manyDur       time.Duration
 	publishers    int
@@ -72,6 +73,7 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.IntVar(&f.stormN, "storm-n", 10000, "connect storm on laurel: sockets, each with its own session (enough for a steady rate: laurel opens 1,000 in under a second)")
 	fs.IntVar(&f.stormConc, "storm-concurrency", 200, "connect storm on laurel: handshakes in flight per client process")
 	fs.IntVar(&f.stormNDaphne, "storm-n-daphne", 2000, "connect storm on Daphne: sockets, each with its own session (Daphne takes 10-30 s for 2,000)")
+	fs.IntVar(&f.users, "users", 0, "Django users the stack's sessions belong to, round robin (0: one user per session, as when every browser of a site reconnects after a deploy)")
 	fs.IntVar(&f.stormConcD, "storm-concurrency-daphne", 50, "connect storm on Daphne: handshakes in flight (Twisted's listen backlog is 50: more are refused)")
 	fs.DurationVar(&f.manyDur, "many-duration", 20*time.Second, "many groups: publishing time")
 	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
@@ -146,9 +148,14 @@ func runCompare(ctx context.Context, args []string) error {
 			_ = s.Close()
 			delete(stacks, k)
 		}
-		log.Info("starting stack", "db", db, "laurel_procs", procs, "backend", backend)
+		sessions := max(f.stormN, f.stormNDaphne, 1)
+		users := f.users
+		if users <= 0 || users > sessions {
+			users = sessions
+		}
+		log.Info("starting stack", "users", users, "sessions", sessions, "db", db, "laurel_procs", procs, "backend", backend)
 		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
-			Users: 1, Sessions: max(f.stormN, f.stormNDaphne, 1), LaurelProcs: procs, Backend: backend,
+			Users: users, Sessions: sessions, LaurelProcs: procs, Backend: backend,
 			LaurelArgs: strings.Fields(f.laurelArgs), Keep: f.keep})
 		if err != nil {
 			return nil, err

@@ -404,10 +404,16 @@ func (r *Runner) leftBehind(ctx context.Context) int64 {
 		chans, _ := r.redis().PubSubChannels(ctx, "asgispecific.*").Result()
 		return int64(len(chans))
 	}
+	// One round trip for all user groups: a storm stack has a user per session.
+	pipe := r.redis().Pipeline()
+	cards := make([]*redis.IntCmd, len(r.Stack.Users))
+	for i, u := range r.Stack.Users {
+		cards[i] = pipe.ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u))
+	}
+	_, _ = pipe.Exec(ctx)
 	total := int64(0)
-	for _, u := range r.Stack.Users {
-		c, _ := r.redis().ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u)).Result()
-		total += c
+	for _, c := range cards {
+		total += c.Val()
 	}
 	return total
 }
