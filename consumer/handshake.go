@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -97,13 +98,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, uerr := checkUpgrade(r)
 	var (
 		nc  net.Conn
+		raw syscall.RawConn
 		err error
 	)
 	if uerr != nil {
 		refuseUpgrade(w, uerr)
 		err = uerr
 	} else {
-		nc, err = s.hijackUpgrade(w, key)
+		nc, raw, err = s.hijackUpgrade(w, key)
 	}
 	if err != nil {
 		// The client has been answered (or the connection closed).
@@ -124,7 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The handler returns: its goroutine and the stack it grew while
 	// authenticating are freed. Shutdown waits for the socket through
 	// s.wg, which cleanup releases.
-	sock.start(nc)
+	sock.start(nc, raw)
 }
 
 // hsLog logs a handshake event with its path and client, building nothing

@@ -204,9 +204,10 @@ func (sk *socket) discardAll() {
 }
 
 // start makes an upgraded socket live on nc: reads are watched by the
-// Server's poller when nc exposes a file descriptor (a goroutine per socket
-// reads otherwise), and frames queued before start are flushed.
-func (sk *socket) start(nc net.Conn) {
+// Server's poller when nc exposes a file descriptor (raw, nil when it does
+// not; a goroutine per socket reads otherwise), and frames queued before
+// start are flushed.
+func (sk *socket) start(nc net.Conn, raw syscall.RawConn) {
 	s := sk.srv
 	s.m.socketsOpen.Inc()
 	now := s.clock()
@@ -225,16 +226,15 @@ func (sk *socket) start(nc net.Conn) {
 		sk.deadline = now + int64(s.cfg.MaxLifetime)
 	}
 
-	sc, _ := nc.(netpoll.Conn)
-	if sc != nil {
-		sk.raw = nonBlockingWriter(sc)
+	if raw != nil {
+		sk.raw = nonBlockingWriter(raw)
 	}
 	sk.lmu.Lock()
 	sk.started = true
 	pending := sk.endPending
 	polled := false
-	if s.poller != nil && sc != nil && !pending {
-		reg, err := s.poller.Add(sc, sk.onReadable)
+	if s.poller != nil && raw != nil && !pending {
+		reg, err := s.poller.AddRaw(raw, sk.onReadable)
 		if err == nil {
 			sk.reg = reg
 			polled = true

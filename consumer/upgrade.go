@@ -6,7 +6,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
+
+	"github.com/laurel-server/laurel/internal/netpoll"
 )
 
 // The server's opening handshake (RFC 6455 §4.2), answered without
@@ -90,47 +93,53 @@ func acceptResponse(b []byte, key string) []byte {
 // nothing) a client that sent bytes before the handshake completed, so
 // nothing is left buffered outside the kernel. Write errors close the
 // connection.
-func (s *Server) hijackUpgrade(w http.ResponseWriter, key string) (net.Conn, error) {
+//
+// It also returns the connection's syscall.RawConn (nil when it exposes no
+// descriptor), for the socket's poller registration and writes.
+func (s *Server) hijackUpgrade(w http.ResponseWriter, key string) (net.Conn, syscall.RawConn, error) {
 	h, ok := w.(http.Hijacker)
 	if !ok {
 		// Behind middleware that wraps the ResponseWriter.
 		nc, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			w.WriteHeader(http.StatusInternalServerError)
-			return nil, err
+			return nil, nil, err
 		}
 		return s.finishUpgrade(nc, brw.Reader.Buffered(), key)
 	}
 	nc, brw, err := h.Hijack()
 	if err != nil {
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-		return nil, err
+		return nil, nil, err
 	}
 	return s.finishUpgrade(nc, brw.Reader.Buffered(), key)
 }
 
-func (s *Server) finishUpgrade(nc net.Conn, buffered int, key string) (net.Conn, error) {
+func (s *Server) finishUpgrade(nc net.Conn, buffered int, key string) (net.Conn, syscall.RawConn, error) {
 	if buffered > 0 {
 		_ = nc.Close()
-		return nil, errDataBeforeHandshake
+		return nil, nil, errDataBeforeHandshake
+	}
+	var raw syscall.RawConn
+	if sc, ok := nc.(netpoll.Conn); ok {
+		raw, _ = sc.SyscallConn() // nil on error: no descriptor
 	}
 	var buf [len(switching) + 28 + 4]byte
 	resp := acceptResponse(buf[:0], key)
-	// net/http's Hijack cleared the deadlines. A new connection's send
-	// buffer takes the 129 bytes at once; the deadline only guards
-	// against the impossible.
-	if err := writeFresh(nc, resp, s.cfg.HandshakeTimeout); err != nil {
+	// A new connection's send buffer takes the 129 bytes at once; the
+	// deadline only guards against the impossible.
+	if err := writeFresh(nc, raw, resp, s.cfg.HandshakeTimeout); err != nil {
 		_ = nc.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return nc, nil
+	return nc, raw, nil
 }
 
 // writeFresh writes p to a connection that has nothing else being written:
-// one non-blocking attempt first, then blocking writes bounded by timeout
-// for whatever is left.
-func writeFresh(nc net.Conn, p []byte, timeout time.Duration) error {
-	n, err := tryWrite(nc, p)
+// one non-blocking attempt through raw first, then blocking writes bounded
+// by timeout for whatever is left.
+func writeFresh(nc net.Conn, raw syscall.RawConn, p []byte, timeout time.Duration) error {
+	n, err := tryWrite(raw, p)
 	if err != nil {
 		return err
 	}

@@ -4,21 +4,13 @@ package consumer
 
 import (
 	"errors"
-	"net"
 	"syscall"
 
-	"github.com/laurel-server/laurel/internal/netpoll"
 	"golang.org/x/sys/unix"
 )
 
 // nonBlockingWriter returns the raw connection flushers write through.
-func nonBlockingWriter(c netpoll.Conn) syscall.RawConn {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return raw
-}
+func nonBlockingWriter(raw syscall.RawConn) syscall.RawConn { return raw }
 
 // writeNonBlocking makes one writev attempt on the non-blocking descriptor
 // and never waits: a full kernel buffer gives n < the total and no error.
@@ -43,16 +35,10 @@ func writeNonBlocking(raw syscall.RawConn, bufs [][]byte) (int, error) {
 	return n, nil
 }
 
-// tryWrite makes one non-blocking write attempt of p on nc when nc exposes
-// its descriptor; it returns how much the kernel took (0 when it would have
-// blocked, or when nc has no descriptor).
-func tryWrite(nc net.Conn, p []byte) (int, error) {
-	sc, ok := nc.(netpoll.Conn)
-	if !ok {
-		return 0, nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+// tryWrite makes one non-blocking write attempt of p on raw (nil: none);
+// it returns how much the kernel took (0 when it would have blocked).
+func tryWrite(raw syscall.RawConn, p []byte) (int, error) {
+	if raw == nil {
 		return 0, nil
 	}
 	var (
