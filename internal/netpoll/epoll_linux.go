@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -94,6 +95,12 @@ func (p *Poller) Add(c Conn, handler func()) (*Registration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoFD, err)
 	}
+	return p.AddRaw(rc, handler)
+}
+
+// AddRaw is Add for a connection whose syscall.RawConn the caller already
+// has (and may use for its own writes).
+func (p *Poller) AddRaw(rc syscall.RawConn, handler func()) (*Registration, error) {
 	fd := -1
 	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoFD, err)

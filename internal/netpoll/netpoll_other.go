@@ -2,6 +2,8 @@
 
 package netpoll
 
+import "syscall"
+
 // Poller is unavailable on this system: New returns ErrUnsupported.
 type Poller struct{}
 
@@ -13,6 +15,9 @@ func New() (*Poller, error) { return nil, ErrUnsupported }
 
 // Add returns ErrUnsupported.
 func (p *Poller) Add(Conn, func()) (*Registration, error) { return nil, ErrUnsupported }
+
+// AddRaw returns ErrUnsupported.
+func (p *Poller) AddRaw(syscall.RawConn, func()) (*Registration, error) { return nil, ErrUnsupported }
 
 // Len returns 0.
 func (p *Poller) Len() int { return 0 }

@@ -339,3 +339,26 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 		t.Fatal("Close returned before the handler did")
 	}
 }
+
+// TestAddRaw registers through a syscall.RawConn the caller already holds.
+func TestAddRaw(t *testing.T) {
+	t.Parallel()
+	p := newPoller(t)
+	srv, cli := pair(t)
+	rc, err := srv.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan struct{}, 1)
+	r, err := p.AddRaw(rc, func() { events <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, events, "data arrived")
+	if err := r.Remove(); err != nil {
+		t.Fatal(err)
+	}
+}
