@@ -2,6 +2,9 @@ package djangoauth
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,6 +92,51 @@ func BenchmarkOriginAllow(b *testing.B) {
 	for b.Loop() {
 		if !v.Allow(h) {
 			b.Fatal("denied")
+		}
+	}
+}
+
+// djangoEnvelopeZlib is the zlib stream inside the valid scenario's
+// session_data in testdata/django.sqlite3, as Django 5.2's
+// SessionStore.encode wrote it (signing.dumps with compress=True): the
+// bytes inflate sees on every verdict-cache miss.
+func djangoEnvelopeZlib(b *testing.B) []byte {
+	b.Helper()
+	var fx dbFixture
+	loadFixture(b, "db_scenarios.json", &fx)
+	db, err := sql.Open("sqlite", "file:"+copySQLite(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var data string
+	if err := db.QueryRow(`SELECT session_data FROM django_session WHERE session_key = ?`, validKey(b, fx)).Scan(&data); err != nil {
+		b.Fatal(err)
+	}
+	payload, _, _ := strings.Cut(data, ":") // payload:timestamp:signature
+	if !strings.HasPrefix(payload, ".") {
+		b.Fatalf("session_data %q is not compressed", data)
+	}
+	z, err := b64Decode(payload[1:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return z
+}
+
+// BenchmarkInflate: decompressing a real Django session envelope (about
+// 150 bytes of zlib), the part of unsignObject a compressed payload adds.
+func BenchmarkInflate(b *testing.B) {
+	z := djangoEnvelopeZlib(b)
+	out, err := inflate(z)
+	if err != nil || !json.Valid(out) {
+		b.Fatalf("inflate = %q, %v", out, err)
+	}
+	b.SetBytes(int64(len(out)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := inflate(z); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
