@@ -100,7 +100,7 @@ func BenchmarkOriginAllow(b *testing.B) {
 // session_data in testdata/django.sqlite3, as Django 5.2's
 // SessionStore.encode wrote it (signing.dumps with compress=True): the
 // bytes inflate sees on every verdict-cache miss.
-func djangoEnvelopeZlib(b *testing.B) []byte {
+func djangoEnvelopeZlib(b testing.TB) []byte {
 	b.Helper()
 	var fx dbFixture
 	loadFixture(b, "db_scenarios.json", &fx)

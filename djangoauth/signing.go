@@ -9,9 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -283,9 +281,6 @@ func dumpsAt(obj any, key, salt string, compress bool, t time.Time) (string, err
 	return s.SignAt(b, t), nil
 }
 
-// maxDecompressed bounds the size of a decompressed payload (zip-bomb guard).
-const maxDecompressed = 16 << 20
-
 // Loads is django.core.signing.loads with the JSON serializer: it verifies
 // s with key, then each fallback, under salt (empty means DefaultSalt),
 // enforces maxAge when it is not 0 and returns the decoded JSON value
@@ -330,55 +325,4 @@ func unsignObject(ts *TimestampSigner, s string, maxAge time.Duration) ([]byte, 
 		data = out
 	}
 	return data, nil
-}
-
-// inflater is inflate's state, recycled: a zlib decompressor holds ~40 KB
-// of tables, and the readers and the output buffer would be three more
-// allocations per call.
-type inflater struct {
-	br  bytes.Reader
-	lr  io.LimitedReader
-	zr  io.ReadCloser
-	out bytes.Buffer
-}
-
-var inflaters sync.Pool // of *inflater
-
-// inflate is zlib.decompress: a complete RFC 1950 stream, checksum
-// verified, at most maxDecompressed bytes.
-func inflate(data []byte) ([]byte, error) {
-	f, _ := inflaters.Get().(*inflater)
-	if f == nil {
-		f = &inflater{}
-	}
-	f.br.Reset(data)
-	if f.zr == nil {
-		zr, err := zlib.NewReader(&f.br)
-		if err != nil {
-			return nil, err
-		}
-		f.zr = zr
-	} else if err := f.zr.(zlib.Resetter).Reset(&f.br, nil); err != nil {
-		inflaters.Put(f)
-		return nil, err
-	}
-	f.lr = io.LimitedReader{R: f.zr, N: maxDecompressed + 1}
-	f.out.Reset()
-	_, err := f.out.ReadFrom(&f.lr)
-	tooBig := f.out.Len() > maxDecompressed
-	var out []byte
-	if err == nil && !tooBig {
-		out = append([]byte(nil), f.out.Bytes()...)
-	}
-	f.br.Reset(nil)
-	if f.out.Cap() <= 64<<10 { // do not keep a big payload's buffer
-		inflaters.Put(f)
-	}
-	switch {
-	case err != nil:
-		return nil, err
-	case tooBig:
-		return nil, ErrBadPayload
-	}
-	return out, nil
 }
