@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,12 +26,12 @@ import (
 // upstream, anything unusual in the head — goes to the http.Server
 // unchanged, with the bytes already read, through handoff.
 //
-// Only a plain head takes the fast path: HTTP/1.1, origin-form target, one
-// valid Host, no body, Expect or invalid header, nothing sent after the
-// head, at most headBufSize bytes. h gets the request http.ReadRequest
-// parses from the same bytes, as net/http would hand it, except that the
-// connection h hijacks keeps the head's read deadline (consumer sockets set
-// a deadline before every read).
+// Only a plain head takes the fast path (parseHead says which): a GET,
+// HTTP/1.1, origin-form target, one valid Host, no body, Expect or invalid
+// header, nothing sent after the head, at most headBufSize bytes. h gets
+// the request http.ReadRequest would parse from the same bytes, as net/http
+// would hand it, except that the connection h hijacks keeps the head's
+// read deadline (consumer sockets set a deadline before every read).
 type fastAccept struct {
 	ln      net.Listener
 	h       http.Handler
@@ -51,10 +53,7 @@ type fastAccept struct {
 // net/http.
 const headBufSize = 4096
 
-var (
-	headBufs    = sync.Pool{New: func() any { return new([headBufSize]byte) }}
-	headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, headBufSize) }}
-)
+var headBufs = sync.Pool{New: func() any { return new([headBufSize]byte) }}
 
 // run accepts connections until the listener is closed, then waits for the
 // connections it is still reading or serving and returns the accept error.
@@ -144,7 +143,7 @@ func (f *fastAccept) serveConn(c net.Conn) {
 		return
 	}
 	if end >= 0 && end+4 == n {
-		if req := f.parse(buf[:n]); req != nil && f.claims(req) {
+		if req := parseHead(buf[:n]); req != nil && f.claims(req) {
 			// The head's read deadline stays: every read of a consumer
 			// socket sets its own deadline first.
 			req.RemoteAddr = c.RemoteAddr().String()
@@ -157,74 +156,192 @@ func (f *fastAccept) serveConn(c net.Conn) {
 	f.handoff.put(&prefixConn{Conn: c, pending: bytes.Clone(buf[:n])})
 }
 
-// parse returns the request in head (a whole head, "\r\n\r\n" included) if
-// it is plain enough for the fast path, or nil.
-func (f *fastAccept) parse(head []byte) *http.Request {
-	br := headReaders.Get().(*bufio.Reader) //nolint:forcetypeassert // the pool holds only these
-	br.Reset(bytes.NewReader(head))
-	req, err := http.ReadRequest(br)
-	br.Reset(nil)
-	headReaders.Put(br)
-	if err != nil || !plainRequest(req) {
+// headRequest holds a fast-path request and its URL in one allocation.
+type headRequest struct {
+	req http.Request
+	url url.URL
+}
+
+// parseHead parses a plain request head — the whole of head, which ends
+// with its blank line — or returns nil for anything else, which net/http
+// then parses. Plain is: at most headBufSize bytes; the request line
+// "GET <origin-form target> HTTP/1.1"; every line ended by CRLF; no
+// continuation line; header names of token bytes, values of visible ASCII,
+// space, tab or obs-text; exactly one Host header, of letters, digits and
+// . - _ : [ ]; no Content-Length, Transfer-Encoding, Expect or Pragma
+// header; no "close" in a Connection header.
+//
+// The request returned is field for field the one http.ReadRequest returns
+// for the same bytes (FuzzParseHead checks it): Header with canonical
+// names and every value in order, Host (out of Header), URL from
+// url.ParseRequestURI, RequestURI, Proto, ContentLength 0 and http.NoBody.
+func parseHead(head []byte) *http.Request {
+	if len(head) > headBufSize || !bytes.HasPrefix(head, []byte("GET /")) || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
 		return nil
 	}
-	return req
-}
-
-// plainRequest reports whether req needs none of what net/http's server
-// does beyond http.ReadRequest: HTTP/1.1, an origin-form target, one plain
-// Host header, no body, no Expect, every header name a token and every
-// value free of control characters.
-func plainRequest(req *http.Request) bool {
-	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || len(req.RequestURI) == 0 || req.RequestURI[0] != '/' {
-		return false
+	s := canonicalCopy(head)
+	eol := strings.Index(s, "\r\n")
+	target, ok := strings.CutSuffix(s[len("GET "):eol], " HTTP/1.1")
+	if !ok {
+		return nil
 	}
-	if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
-		return false
-	}
-	// http.ReadRequest refused a second Host header and moved the one
-	// Host header (origin-form target) into req.Host.
-	if !plainHost(req.Host) {
-		return false
-	}
-	for k, vs := range req.Header {
-		if k == "Expect" || k == "Content-Length" || k == "Transfer-Encoding" || !tokenString(k) {
-			return false
+	simplePath := true
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		if c <= ' ' || c >= 0x7f {
+			return nil
 		}
-		for _, v := range vs {
-			if !plainHeaderValue(v) {
-				return false
+		simplePath = simplePath && pathByte(c)
+	}
+	rest := s[eol+2:]
+	// Lines left, the blank one included: an upper bound on the headers.
+	n := strings.Count(rest, "\n") - 1
+	vals := make([]string, n)
+	hdr := make(http.Header, n)
+	var host string
+	hosts := 0
+	for {
+		eol = strings.Index(rest, "\r\n")
+		line := rest[:eol]
+		rest = rest[eol+2:]
+		if line == "" {
+			break
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil
+		}
+		name := line[:colon]
+		for i := 0; i < len(name); i++ {
+			if !tokenByte(name[i]) {
+				return nil
 			}
 		}
+		v := line[colon+1:]
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+				return nil
+			}
+		}
+		v = strings.Trim(v, " \t")
+		key := name // canonicalCopy made it canonical
+		switch key {
+		case "Content-Length", "Transfer-Encoding", "Expect", "Pragma":
+			return nil
+		case "Connection":
+			if containsFold(v, "close") {
+				return nil
+			}
+		case "Host":
+			// http.ReadRequest moves the Host header into req.Host.
+			hosts++
+			host = v
+			continue
+		}
+		if vv, dup := hdr[key]; dup {
+			hdr[key] = append(vv, v)
+		} else {
+			vals[0] = v
+			hdr[key], vals = vals[:1:1], vals[1:]
+		}
 	}
-	return true
+	if rest != "" || hosts != 1 || !plainHost(host) {
+		return nil
+	}
+	r := &headRequest{req: http.Request{
+		Method:     http.MethodGet,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     hdr,
+		Body:       http.NoBody,
+		Host:       host,
+		RequestURI: target,
+	}}
+	if simplePath {
+		// What url.ParseRequestURI makes of a path that needs no
+		// unescaping and that escaping would not change.
+		r.url.Path = target
+		r.req.URL = &r.url
+	} else {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil
+		}
+		r.req.URL = u
+	}
+	return &r.req
 }
 
-func tokenString(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f {
-			return false
+// canonicalCopy returns head as one string (every string of the request
+// is a slice of it) in which header names, up to the first colon of each
+// line after the request line, are in textproto's canonical case (upper
+// case first and after each '-', lower case elsewhere), as
+// textproto.CanonicalMIMEHeaderKey would make a valid name, without
+// allocating one string per name. parseHead declines a head whose names are
+// not tokens, so what this makes of them does not matter.
+func canonicalCopy(head []byte) string {
+	var b strings.Builder
+	b.Grow(len(head))
+	eol := bytes.IndexByte(head, '\n') + 1
+	b.Write(head[:eol])
+	for rest := head[eol:]; len(rest) > 0; {
+		upper := true
+		i := 0
+		for ; i < len(rest) && rest[i] != ':' && rest[i] != '\n'; i++ {
+			c := rest[i]
+			if upper && 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			} else if !upper && 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			_ = b.WriteByte(c)
+			upper = c == '-'
 		}
-		switch c {
-		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
-			return false
+		eol = i + bytes.IndexByte(rest[i:], '\n') + 1
+		if eol == i { // no line feed left (parseHead checked the head ends with one)
+			eol = len(rest)
 		}
+		b.Write(rest[i:eol])
+		rest = rest[eol:]
 	}
-	return true
+	return b.String()
 }
 
-// plainHeaderValue: no control characters other than tab, no DEL.
-func plainHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
+// pathByte reports whether c stands for itself in a URL path, as
+// url.URL.EscapedPath writes it: unreserved bytes and the sub-delimiters
+// net/url leaves unescaped in a path ('?' ends the path).
+func pathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+		return true
+	}
+	return false
+}
+
+// tokenByte reports whether c may appear in a header name (an RFC 9110
+// token).
+func tokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub in
+// any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // plainHost accepts a non-empty host[:port] of letters, digits and . - _ :
