@@ -93,6 +93,10 @@ func decodeJSON(data []byte) (any, error) {
 // (FuzzFlatObject checks the two against each other).
 func decodeFlatObject(data []byte) (m map[string]any, ok bool) {
 	p := 0
+	// text is data as one string, made once: keys, string values and
+	// numbers are slices of it, one allocation where there would be one per
+	// key and per value.
+	var text string
 	ws := func() {
 		for p < len(data) && (data[p] == ' ' || data[p] == '\t' || data[p] == '\n' || data[p] == '\r') {
 			p++
@@ -106,7 +110,7 @@ func decodeFlatObject(data []byte) (m map[string]any, ok bool) {
 			switch c := data[p]; {
 			case c == '"':
 				p++
-				return string(data[start : p-1]), true
+				return text[start : p-1], true
 			case c < 0x20 || c > 0x7e || c == '\\':
 				return "", false
 			}
@@ -126,6 +130,7 @@ func decodeFlatObject(data []byte) (m map[string]any, ok bool) {
 		return nil, false
 	}
 	p++
+	text = string(data)
 	m = make(map[string]any, 4)
 	ws()
 	if p < len(data) && data[p] == '}' {
@@ -171,7 +176,7 @@ func decodeFlatObject(data []byte) (m map[string]any, ok bool) {
 				if p < len(data) && (data[p] == '.' || data[p] == 'e' || data[p] == 'E') {
 					return nil, false // a float
 				}
-				n, err := strconv.ParseInt(string(data[start:p]), 10, 64)
+				n, err := strconv.ParseInt(text[start:p], 10, 64)
 				if err != nil {
 					return nil, false // beyond int64: *big.Int
 				}
