@@ -168,8 +168,8 @@ type headRequest struct {
 // "GET <origin-form target> HTTP/1.1"; every line ended by CRLF; no
 // continuation line; header names of token bytes, values of visible ASCII,
 // space, tab or obs-text; exactly one Host header, of letters, digits and
-// . - _ : [ ]; no Content-Length, Transfer-Encoding, Expect or Pragma
-// header; no "close" in a Connection header.
+// . - _ : [ ]; no Content-Length, Transfer-Encoding or Expect header; no
+// "close" in a Connection header.
 //
 // The request returned is field for field the one http.ReadRequest returns
 // for the same bytes (FuzzParseHead checks it): Header with canonical
@@ -226,7 +226,7 @@ func parseHead(head []byte) *http.Request {
 		v = strings.Trim(v, " \t")
 		key := name // canonicalCopy made it canonical
 		switch key {
-		case "Content-Length", "Transfer-Encoding", "Expect", "Pragma":
+		case "Content-Length", "Transfer-Encoding", "Expect":
 			return nil
 		case "Connection":
 			if containsFold(v, "close") {
@@ -247,6 +247,11 @@ func parseHead(head []byte) *http.Request {
 	}
 	if rest != "" || hosts != 1 || !plainHost(host) {
 		return nil
+	}
+	// As http.ReadRequest (fixPragmaCacheControl): browsers send both in
+	// their handshakes.
+	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" && hdr["Cache-Control"] == nil {
+		hdr["Cache-Control"] = []string{"no-cache"}
 	}
 	r := &headRequest{req: http.Request{
 		Method:     http.MethodGet,

@@ -56,7 +56,7 @@ func plainRequest(req *http.Request) bool {
 		return false
 	}
 	for k, vs := range req.Header {
-		if k == "Expect" || k == "Content-Length" || k == "Transfer-Encoding" || k == "Pragma" || k == "" {
+		if k == "Expect" || k == "Content-Length" || k == "Transfer-Encoding" || k == "" {
 			return false
 		}
 		for i := 0; i < len(k); i++ {
@@ -167,7 +167,36 @@ var parseHeadCases = []struct {
 	{"Content-Length", strings.Replace(plainHead, "Cookie", "Content-Length: 0\r\nCookie", 1), false, nil},
 	{"Transfer-Encoding", strings.Replace(plainHead, "Cookie", "Transfer-Encoding: chunked\r\nCookie", 1), false, nil},
 	{"Expect", strings.Replace(plainHead, "Cookie", "Expect: 100-continue\r\nCookie", 1), false, nil},
-	{"Pragma", strings.Replace(plainHead, "Cookie", "Pragma: no-cache\r\nCookie", 1), false, nil},
+	{"Chrome handshake", "GET /ws/tasks/?v=2 HTTP/1.1\r\nHost: app.example:8000\r\nConnection: Upgrade\r\nPragma: no-cache\r\n" +
+		"Cache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36\r\n" +
+		"Upgrade: websocket\r\nOrigin: https://app.example:8000\r\nSec-WebSocket-Version: 13\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n" +
+		"Accept-Language: en-GB,en;q=0.9,fr;q=0.8\r\nCookie: csrftoken=AbC123; sessionid=k3x9v2m1q8w7e6r5t4y3u2i1o0p9a8s7\r\n" +
+		"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n", true, nil},
+	{"Firefox handshake", "GET /ws/tasks/ HTTP/1.1\r\nHost: app.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:145.0) Gecko/20100101 Firefox/145.0\r\n" +
+		"Accept: */*\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nSec-WebSocket-Version: 13\r\n" +
+		"Origin: https://app.example\r\nSec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+		"Connection: keep-alive, Upgrade\r\nCookie: sessionid=abc; theme=dark\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: websocket\r\n" +
+		"Sec-Fetch-Site: same-origin\r\nPragma: no-cache\r\nCache-Control: no-cache\r\nUpgrade: websocket\r\n\r\n", true, nil},
+	{"browser Pragma and Cache-Control", strings.Replace(plainHead, "Cookie", "Pragma: no-cache\r\nCache-Control: no-cache\r\nCookie", 1), true, nil},
+	{"Pragma no-cache alone", strings.Replace(plainHead, "Cookie", "Pragma: no-cache\r\nCookie", 1), true, func(r *http.Request) string {
+		if strings.Join(r.Header["Cache-Control"], "|") != "no-cache" {
+			return "Cache-Control " + strings.Join(r.Header["Cache-Control"], "|")
+		}
+		return ""
+	}},
+	{"Pragma no-cache, Cache-Control max-age", strings.Replace(plainHead, "Cookie", "Cache-Control: max-age=0\r\nPragma: no-cache\r\nCookie", 1), true, func(r *http.Request) string {
+		if strings.Join(r.Header["Cache-Control"], "|") != "max-age=0" {
+			return "Cache-Control " + strings.Join(r.Header["Cache-Control"], "|")
+		}
+		return ""
+	}},
+	{"second Pragma no-cache", strings.Replace(plainHead, "Cookie", "Pragma: x\r\npragma: no-cache\r\nCookie", 1), true, func(r *http.Request) string {
+		if r.Header["Cache-Control"] != nil {
+			return "Cache-Control added"
+		}
+		return ""
+	}},
+	{"Pragma NO-CACHE", strings.Replace(plainHead, "Cookie", "Pragma: NO-CACHE\r\nCookie", 1), true, nil},
 	{"Connection close", strings.Replace(plainHead, "Connection: Upgrade", "Connection: Upgrade, Close", 1), false, nil},
 	{"POST", strings.Replace(plainHead, "GET", "POST", 1), false, nil},
 	{"lower-case method", strings.Replace(plainHead, "GET", "get", 1), false, nil},
