@@ -1,11 +1,9 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/internal/connbench"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -185,59 +184,7 @@ func BenchmarkHandshake(b *testing.B) {
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n\r\n")
 	sub := maskedFrame(opText, []byte(`{"action":"subscribe","task_id":"storm1"}`))
 
-	const conc = 32
-	b.ReportAllocs()
-	b.ResetTimer()
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		fail atomic.Value
-	)
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 512)
-			for next.Add(1) <= int64(b.N) {
-				if err := benchConnect(addr, req, sub, buf, layer.joined); err != nil {
-					fail.Store(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	if err, _ := fail.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-}
-
-func benchConnect(addr string, req, sub, buf []byte, joined <-chan struct{}) error {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close() }()
-	if _, err := c.Write(req); err != nil {
-		return err
-	}
-	n := 0
-	for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\n")) {
-		m, err := c.Read(buf[n:])
-		if err != nil {
-			return fmt.Errorf("reading the 101: %w", err)
-		}
-		n += m
-	}
-	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
-		return fmt.Errorf("handshake answered %q", buf[:n])
-	}
-	if _, err := c.Write(sub); err != nil {
-		return err
-	}
-	<-joined
-	return nil
+	connbench.Run(b, 32, addr, req, sub, layer.joined)
 }
 
 // maskedFrame returns a client frame (masked, as RFC 6455 requires).

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/laurel-server/laurel/consumer"
+	"github.com/laurel-server/laurel/internal/connbench"
 	"github.com/laurel-server/laurel/internal/forwarded"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -84,71 +83,8 @@ func BenchmarkServeHandshake(b *testing.B) {
 			req := []byte("GET /ws/tasks/ HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: Go-http-client/1.1\r\n" +
 				"Connection: Upgrade\r\nCookie: sessionid=" + hex.EncodeToString(key[:]) + "\r\nOrigin: http://app.example\r\n" +
 				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n\r\n")
-			sub := maskedText([]byte(`{"action":"subscribe","task_id":"storm1"}`))
-			const conc = 32
-			var (
-				next atomic.Int64
-				wg   sync.WaitGroup
-				fail atomic.Value
-			)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range conc {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					buf := make([]byte, 512)
-					for next.Add(1) <= int64(b.N) {
-						if err := connectOnce(addr, req, sub, buf, layer.joined); err != nil {
-							fail.Store(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			if err, _ := fail.Load().(error); err != nil {
-				b.Fatal(err)
-			}
+			sub := connbench.MaskedText([]byte(`{"action":"subscribe","task_id":"storm1"}`))
+			connbench.Run(b, 32, addr, req, sub, layer.joined)
 		})
 	}
-}
-
-func connectOnce(addr string, req, sub, buf []byte, joined <-chan struct{}) error {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close() }()
-	if _, err := c.Write(req); err != nil {
-		return err
-	}
-	n := 0
-	for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\n")) {
-		m, err := c.Read(buf[n:])
-		if err != nil {
-			return fmt.Errorf("reading the 101: %w", err)
-		}
-		n += m
-	}
-	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
-		return fmt.Errorf("handshake answered %q", buf[:n])
-	}
-	if _, err := c.Write(sub); err != nil {
-		return err
-	}
-	<-joined
-	return nil
-}
-
-// maskedText returns a masked client text frame (payload under 126 bytes).
-func maskedText(p []byte) []byte {
-	key := [4]byte{1, 2, 3, 4}
-	f := []byte{0x81, 0x80 | byte(len(p))}
-	f = append(f, key[:]...)
-	for i, c := range p {
-		f = append(f, c^key[i&3])
-	}
-	return f
 }
