@@ -1,7 +1,7 @@
 package consumer
 
 import (
-	"crypto/sha1" //nolint:gosec // RFC 6455 §4.2.2 specifies SHA-1 for the accept key
+	//nolint:gosec // RFC 6455 §4.2.2 specifies SHA-1 for the accept key
 	"encoding/base64"
 	"errors"
 	"net"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/laurel-server/laurel/internal/netpoll"
+	"github.com/laurel-server/laurel/internal/wsproto"
 )
 
 // The server's opening handshake (RFC 6455 §4.2), answered without
@@ -17,9 +18,6 @@ import (
 // gorilla/websocket v1.5.3's Upgrader.Upgrade with the Server's settings (no
 // subprotocols, no compression, no extra response headers, origin checked
 // before), but nothing is allocated beyond what net/http's Hijack does.
-
-// wsGUID is the GUID of RFC 6455 §1.3 appended to the client's key.
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // switching is the 101 response up to the accept key.
 const switching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
@@ -78,13 +76,9 @@ func validChallengeKey(s string) bool {
 
 // acceptResponse appends the whole 101 response for the client key to b.
 func acceptResponse(b []byte, key string) []byte {
-	var in [24 + len(wsGUID)]byte
-	copy(in[copy(in[:], key):], wsGUID)
-	sum := sha1.Sum(in[:len(key)+len(wsGUID)]) //nolint:gosec // RFC 6455 §4.2.2
 	b = append(b, switching...)
-	var enc [28]byte
-	base64.StdEncoding.Encode(enc[:], sum[:])
-	b = append(b, enc[:]...)
+	acc := wsproto.Accept(key)
+	b = append(b, acc[:]...)
 	return append(b, "\r\n\r\n"...)
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"unicode/utf8"
+
+	"github.com/laurel-server/laurel/internal/wsproto"
 )
 
 // The server side of RFC 6455 framing. Reads never buffer beyond the current
@@ -12,21 +14,21 @@ import (
 // message being assembled, so whatever the client sends next stays in the
 // kernel, where the readiness poller sees it.
 
-// Opcodes (RFC 6455 §5.2).
+// Opcodes (RFC 6455 §5.2), from internal/wsproto.
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	opContinuation = wsproto.OpContinuation
+	opText         = wsproto.OpText
+	opBinary       = wsproto.OpBinary
+	opClose        = wsproto.OpClose
+	opPing         = wsproto.OpPing
+	opPong         = wsproto.OpPong
 )
 
 // RFC 6455 §7.4.1 close codes used by the framer.
 const (
-	closeNoStatus       = 1005
-	closeProtocolError  = 1002
-	closeInvalidPayload = 1007
+	closeNoStatus       = wsproto.CloseNoStatus
+	closeProtocolError  = wsproto.CloseProtocolError
+	closeInvalidPayload = wsproto.CloseInvalidPayload
 )
 
 // maxControlPayload is the largest control frame payload (RFC 6455 §5.5).

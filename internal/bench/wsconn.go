@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/laurel-server/laurel/internal/wsproto"
 )
 
 // A minimal client side of the RFC 6455 framing (§5) for the load
@@ -17,22 +19,22 @@ import (
 // No extension is negotiated (wshandshake.go refuses any), so reserved bits
 // are protocol errors.
 
-// Opcodes (RFC 6455 §5.2).
+// Opcodes (RFC 6455 §5.2), from internal/wsproto.
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	opContinuation = wsproto.OpContinuation
+	opText         = wsproto.OpText
+	opBinary       = wsproto.OpBinary
+	opClose        = wsproto.OpClose
+	opPing         = wsproto.OpPing
+	opPong         = wsproto.OpPong
 )
 
 // Close codes (RFC 6455 §7.4.1) the client sends or reports.
 const (
-	closeNormal        = 1000
-	closeProtocolError = 1002
-	closeNoStatus      = 1005
-	closeMessageTooBig = 1009
+	closeNormal        = wsproto.CloseNormal
+	closeProtocolError = wsproto.CloseProtocolError
+	closeNoStatus      = wsproto.CloseNoStatus
+	closeMessageTooBig = wsproto.CloseMessageTooBig
 )
 
 // readLimit bounds one data message (all its fragments): a larger one is

@@ -2,8 +2,7 @@ package bench
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha1" //nolint:gosec // RFC 6455 §4.2.2 defines Sec-WebSocket-Accept with SHA-1
+	"context" //nolint:gosec // RFC 6455 §4.2.2 defines Sec-WebSocket-Accept with SHA-1
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -13,15 +12,14 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/laurel-server/laurel/internal/wsproto"
 )
 
 // The client side of the RFC 6455 opening handshake, lean enough for a load
 // generator: one request built from a pre-built prefix, no http.Request, no
 // header maps, no crypto/rand, and the response parsed in the socket's own
 // read buffer (which the framer, wsconn.go, then keeps using).
-
-// wsGUID is the key suffix of RFC 6455 §1.3.
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // readBufSize is a socket's initial read buffer (the handshake response and
 // then frames); wsConn grows it for busy sockets, up to maxReadBufSize.
@@ -98,16 +96,6 @@ func newKey() (key [24]byte) {
 	return key
 }
 
-// acceptFor is the Sec-WebSocket-Accept a server must answer to key.
-func acceptFor(key []byte) (acc [28]byte) {
-	h := sha1.New() //nolint:gosec // RFC 6455 §4.2.2
-	h.Write(key)
-	h.Write([]byte(wsGUID))
-	var sum [sha1.Size]byte
-	base64.StdEncoding.Encode(acc[:], h.Sum(sum[:0]))
-	return acc
-}
-
 // dial connects from local (nil: the kernel's choice), sends the upgrade
 // request with cookie and checks the response strictly: status 101,
 // "Upgrade: websocket", an "upgrade" token in Connection, the
@@ -150,7 +138,7 @@ func (d *wsDialer) dial(ctx context.Context, local net.Addr, cookie string) (_ *
 	if err != nil {
 		return nil, err
 	}
-	acc := acceptFor(key[:])
+	acc := wsproto.Accept(key[:])
 	if err := checkResponse(c.buf[:end], acc[:]); err != nil {
 		return nil, err
 	}

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/laurel-server/laurel/internal/wsproto"
 )
 
 func TestAcceptFor(t *testing.T) {
 	t.Parallel()
 	// RFC 6455 §1.3's example.
-	if got := acceptFor([]byte("dGhlIHNhbXBsZSBub25jZQ==")); string(got[:]) != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Fatalf("acceptFor = %s", got)
+	if got := wsproto.Accept([]byte("dGhlIHNhbXBsZSBub25jZQ==")); string(got[:]) != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("wsproto.Accept = %s", got)
 	}
 	a, b := newKey(), newKey()
 	if a == b {
@@ -27,7 +28,7 @@ func TestAcceptFor(t *testing.T) {
 
 func TestCheckResponse(t *testing.T) {
 	t.Parallel()
-	acc := acceptFor([]byte("dGhlIHNhbXBsZSBub25jZQ=="))
+	acc := wsproto.Accept([]byte("dGhlIHNhbXBsZSBub25jZQ=="))
 	ok := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + string(acc[:]) + "\r\n\r\n"
 	tests := []struct {
 		name       string
