@@ -177,13 +177,7 @@ func lookupUser(ctx context.Context, a *Authenticator, pk any) (*userRow, error)
 // PostgreSQL (timestamptz expire_date, integer pk, boolean columns).
 func TestPostgresScenarios(t *testing.T) {
 	t.Parallel()
-	dsn := postgresTestDSN(t)
-	cfg := postgresFromSQLite(t, dsn)
-	a, err := New(cfg, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, cfg, _ := postgresAuthenticator(t)
 	ctx := context.Background()
 	if err := a.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -299,13 +293,7 @@ func TestSQLiteOddPath(t *testing.T) {
 // change to the user is seen by the next verdict.
 func TestPostgresUserSpeculation(t *testing.T) {
 	t.Parallel()
-	dsn := postgresTestDSN(t)
-	cfg := postgresFromSQLite(t, dsn)
-	a, err := New(cfg, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, cfg, dsn := postgresAuthenticator(t)
 	var fx dbFixture
 	loadFixture(t, "db_scenarios.json", &fx)
 	key := validKey(t, fx)
@@ -364,4 +352,19 @@ func TestPostgresUserSpeculation(t *testing.T) {
 			t.Fatalf("is_active=%v: %+v, want %s", tc.active, v, tc.want)
 		}
 	}
+}
+
+// postgresAuthenticator is an Authenticator on a PostgreSQL copy of the
+// SQLite fixture database (skipping without PostgreSQL), closed with t;
+// also its configuration and the database's DSN.
+func postgresAuthenticator(t *testing.T) (*Authenticator, Config, string) {
+	t.Helper()
+	dsn := postgresTestDSN(t)
+	cfg := postgresFromSQLite(t, dsn)
+	a, err := New(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a, cfg, dsn
 }
