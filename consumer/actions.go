@@ -105,7 +105,7 @@ func (sk *socket) join(group string) {
 	sk.groups[group] = true
 	sk.mu.Unlock()
 
-	err := sk.srv.cfg.Layer.GroupAdd(sk.srv.bound.ctx(), group, sk.channel)
+	err := sk.srv.addMember(sk.srv.bound.ctx(), group, sk)
 	if err != nil {
 		sk.mu.Lock()
 		if sk.groups[group] {
@@ -133,7 +133,7 @@ func (sk *socket) leave(group string) {
 	sk.actionGroups--
 	sk.mu.Unlock()
 
-	err := sk.srv.cfg.Layer.GroupDiscard(sk.srv.bound.ctx(), group, sk.channel)
+	err := sk.srv.dropMember(sk.srv.bound.ctx(), group, sk)
 	if err != nil {
 		sk.log(slog.LevelWarn, "group_discard failed", slog.Any("err", err))
 		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")

@@ -39,6 +39,10 @@ type Config struct {
 	// MaxMessageSize is the largest incoming message in bytes; a larger one
 	// closes the socket with 1009. Zero means 1 MiB; negative means no limit.
 	MaxMessageSize int64
+	// GroupMembership says which channel joins a group when a socket
+	// subscribes: the socket's own (MembershipSocket, the default, as under
+	// Daphne) or one per Server and group (MembershipProcess).
+	GroupMembership GroupMembership
 	// SubscriptionLimit is the most groups a socket may join through
 	// actions. Zero means 100; negative means no limit.
 	SubscriptionLimit int
@@ -112,6 +116,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = 1 << 20
+	}
+	if c.GroupMembership == "" {
+		c.GroupMembership = MembershipSocket
+	}
+	if _, err := ParseGroupMembership(string(c.GroupMembership)); err != nil {
+		return c, fmt.Errorf("%w: GroupMembership: %w", ErrConfig, err)
 	}
 	if c.SubscriptionLimit == 0 {
 		c.SubscriptionLimit = 100

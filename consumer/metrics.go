@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // only: never a user, group or channel name.
 type metrics struct {
 	socketsOpen   prometheus.Gauge
+	sharedGroups  prometheus.Gauge
 	handshakes    *prometheus.CounterVec
 	accepted      prometheus.Counter // handshakes{result="accepted",reason="ok"}
 	fromLayer     prometheus.Counter
@@ -27,6 +28,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		socketsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "laurel_sockets_open", Help: "WebSocket connections currently open.",
+		}),
+		sharedGroups: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "laurel_shared_groups",
+			Help: "Groups this process holds one membership for (group_membership = \"process\").",
 		}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "laurel_handshakes_total",
@@ -62,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.drop[r] = m.drops.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.socketsOpen, m.handshakes, m.fromLayer, m.delivered,
+		for _, c := range []prometheus.Collector{m.socketsOpen, m.sharedGroups, m.handshakes, m.fromLayer, m.delivered,
 			m.drops, m.latency, m.errorFrames, m.closes, m.clientActions} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

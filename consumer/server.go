@@ -26,6 +26,7 @@ type Server struct {
 	routes []*compiledRoute
 	m      *metrics
 
+	hub    *hub            // shared groups (MembershipProcess); nil in socket mode
 	auths  *authPool       // runs handshake authentication on warm goroutines
 	bound  *sharedDeadline // HandshakeTimeout contexts, shared
 	epoch  time.Time       // the sockets' clock starts here
@@ -40,6 +41,11 @@ type Server struct {
 	flushers  []*flusher
 	ioStop    chan struct{}
 	ioWG      sync.WaitGroup
+
+	// Process mode: when the shared groups are next refreshed (sweeper
+	// only), and whether a refresh runs.
+	sharedNext int64
+	sharedBusy atomic.Bool
 
 	// releasing bounds the sockets leaving their groups at once, so that
 	// a disconnect storm queues here instead of timing out in the layer's
@@ -83,6 +89,9 @@ func New(cfg Config) (*Server, error) {
 		releasing: make(chan struct{}, releaseWorkers),
 		sockets:   map[string]*socket{},
 		perAddr:   map[string]int{},
+	}
+	if c.GroupMembership == MembershipProcess {
+		s.hub = newHub()
 	}
 	return s, nil
 }
@@ -160,38 +169,75 @@ func (s *Server) Deliver(channels []string, msg channelsproto.Map, received time
 		s.m.dropped(DropMalformedType).Add(float64(len(channels)))
 		return
 	}
-	var (
-		out    *outFrame
-		failed bool
-	)
+	d := delivery{s: s, typ: typ, msg: msg, received: received}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.hub != nil {
+		s.hub.mu.RLock()
+		defer s.hub.mu.RUnlock()
+		if len(channels) > 1 {
+			// A socket may be named twice: through its group's shared
+			// channel and through its own channel, added to the same
+			// group by Python. It gets the event once, as a consumer
+			// would.
+			d.seen = map[*socket]struct{}{}
+		}
+	}
 	for _, ch := range channels {
-		sock := s.sockets[ch]
-		if sock == nil {
-			s.m.dropped(DropNoSocket).Inc()
+		if sock := s.sockets[ch]; sock != nil {
+			d.to(sock)
 			continue
 		}
-		if !sock.route.forwards(typ) {
-			s.m.dropped(DropNotForwarded).Inc()
-			continue
-		}
-		if out == nil && !failed {
-			var err error
-			out, err = s.prepareEvent(msg)
-			if err != nil {
-				failed = true
-				s.log.Warn("cannot encode event", slog.String("type", typ), slog.Any("err", err))
-			} else {
-				out.received = received
+		if s.hub != nil {
+			if g := s.hub.sharedFor(ch); g != nil {
+				for sock := range g.members {
+					d.to(sock)
+				}
+				continue
 			}
 		}
-		if failed {
-			s.m.dropped(DropEncode).Inc()
-			continue
-		}
-		sock.enqueue(out)
+		s.m.dropped(DropNoSocket).Inc()
 	}
+}
+
+// delivery is one Deliver call: the event is encoded on its first recipient
+// and the frame shared by the others.
+type delivery struct {
+	s        *Server
+	typ      string
+	msg      channelsproto.Map
+	received time.Time
+	out      *outFrame
+	failed   bool
+	seen     map[*socket]struct{} // recipients so far, when one may repeat
+}
+
+func (d *delivery) to(sock *socket) {
+	if d.seen != nil {
+		if _, dup := d.seen[sock]; dup {
+			return
+		}
+		d.seen[sock] = struct{}{}
+	}
+	if !sock.route.forwards(d.typ) {
+		d.s.m.dropped(DropNotForwarded).Inc()
+		return
+	}
+	if d.out == nil && !d.failed {
+		var err error
+		d.out, err = d.s.prepareEvent(d.msg)
+		if err != nil {
+			d.failed = true
+			d.s.log.Warn("cannot encode event", slog.String("type", d.typ), slog.Any("err", err))
+		} else {
+			d.out.received = d.received
+		}
+	}
+	if d.failed {
+		d.s.m.dropped(DropEncode).Inc()
+		return
+	}
+	sock.enqueue(d.out)
 }
 
 // EventFrame returns the frame a consumer sends for a channel-layer event:

@@ -150,7 +150,7 @@ func (sk *socket) joinConnectGroups(ctx context.Context) error {
 			sk.log(slog.LevelWarn, "connect group skipped: invalid name", slog.String("template", t.src), slog.Any("err", err))
 			continue
 		}
-		if err := sk.srv.cfg.Layer.GroupAdd(ctx, g, sk.channel); err != nil {
+		if err := sk.srv.addMember(ctx, g, sk); err != nil {
 			return err
 		}
 		sk.mu.Lock()
@@ -197,7 +197,7 @@ func (sk *socket) discardAll() {
 	sk.actionGroups = 0
 	sk.mu.Unlock()
 	for _, g := range groups {
-		if err := sk.srv.cfg.Layer.GroupDiscard(sk.srv.bound.ctx(), g, sk.channel); err != nil {
+		if err := sk.srv.dropMember(sk.srv.bound.ctx(), g, sk); err != nil {
 			sk.log(slog.LevelWarn, "group_discard failed", slog.Any("err", err))
 		}
 	}
@@ -216,7 +216,8 @@ func (sk *socket) start(nc net.Conn, raw syscall.RawConn) {
 	sk.fr = frameReader{r: &sk.ra, limit: s.cfg.MaxMessageSize, arm: sk}
 	sk.lastRead.Store(now)
 	sk.lastPing = now
-	if s.cfg.GroupRefreshInterval > 0 {
+	if s.cfg.GroupRefreshInterval > 0 && s.hub == nil {
+		// In process mode the Server refreshes its shared groups instead.
 		sk.nextRefresh = now + int64(s.refreshPeriod())
 	}
 	if s.cfg.RevalidateInterval > 0 {

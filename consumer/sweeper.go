@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -66,7 +67,41 @@ func (s *Server) sweepLoop(stop <-chan struct{}) {
 			s.act(a)
 		}
 		clear(actions)
+		if s.hub != nil && s.cfg.GroupRefreshInterval > 0 {
+			s.refreshSharedWhenDue(stop)
+		}
 	}
+}
+
+// refreshSharedWhenDue starts a refresh of every shared group (process
+// mode) every refreshPeriod, on a goroutine of its own that stop ends; a
+// refresh still running when the next is due delays it. Sweeper only.
+func (s *Server) refreshSharedWhenDue(stop <-chan struct{}) {
+	now := s.clock()
+	if s.sharedNext == 0 {
+		s.sharedNext = now + int64(s.refreshPeriod())
+		return
+	}
+	if now < s.sharedNext || !s.sharedBusy.CompareAndSwap(false, true) {
+		return
+	}
+	s.sharedNext = now + int64(s.refreshPeriod())
+	s.ioWG.Add(1)
+	go func() {
+		defer s.ioWG.Done()
+		defer s.sharedBusy.Store(false)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		added, failed := s.RefreshGroups(ctx)
+		s.log.Debug("shared groups refreshed", slog.Int("group_adds", added), slog.Int("failed", failed))
+	}()
 }
 
 // sweep collects what the sockets need; the caller acts outside s.mu.

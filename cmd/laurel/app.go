@@ -169,6 +169,7 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 		RootPath:             a.cfg.RootPath,
 		QueueSize:            a.cfg.QueueSize,
 		MaxMessageSize:       a.cfg.MaxMessageSize,
+		GroupMembership:      consumer.GroupMembership(a.cfg.GroupMembership),
 		SubscriptionLimit:    a.cfg.SubscriptionLimit,
 		MaxSocketsPerAddress: a.cfg.MaxSocketsPerAddress,
 		PingInterval:         a.cfg.PingInterval.D(),

@@ -451,6 +451,54 @@ func TestServeUpstreamDownIs502(t *testing.T) {
 	}
 }
 
+// With group_membership = "process" a group has one member per laurel
+// process in Redis, whatever the number of subscribed sockets, and a
+// group_send reaches every one of them.
+func TestServeProcessMembership(t *testing.T) {
+	r, key := startApp(t, "group_membership = \"process\"\n")
+	var conns []*websocket.Conn
+	for range 3 {
+		c, _, err := r.dial(t, "/ws/tasks/", "sessionid="+key)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		if err := c.WriteJSON(map[string]any{"action": "subscribe", "task_id": "p"}); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	eventually(t, "three subscriptions", func() bool {
+		_, body := get(t, "http://"+r.base+"/metrics", "")
+		return strings.Contains(body, `laurel_client_actions_total{result="ok"} 3`)
+	})
+	for _, g := range []string{"user_1", "task_p"} {
+		if m := r.members(t, g); len(m) != 1 {
+			t.Fatalf("%s members %v, want one for the process", g, m)
+		}
+	}
+	if err := r.sender(t).GroupSend(context.Background(), "task_p", channelsproto.Map{{Key: "type", Value: "task.update"}, {Key: "progress", Value: int64(5)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		if got := readText(t, c); got != `{"type": "task_update", "progress": 5}` {
+			t.Fatalf("frame %s", got)
+		}
+	}
+	_ = conns[0].Close()
+	_ = conns[1].Close()
+	eventually(t, "two sockets gone", func() bool {
+		_, body := get(t, "http://"+r.base+"/metrics", "")
+		return strings.Contains(body, "laurel_sockets_open 1")
+	})
+	if m := r.members(t, "task_p"); len(m) != 1 {
+		t.Fatalf("task_p members %v with one subscriber left, want one", m)
+	}
+	_ = conns[2].Close()
+	eventually(t, "memberships discarded with the last socket", func() bool {
+		return len(r.members(t, "task_p")) == 0 && len(r.members(t, "user_1")) == 0
+	})
+}
+
 func TestServePubSubLayer(t *testing.T) {
 	r, key := startAppWith(t, "channels_redis.pubsub.RedisPubSubChannelLayer", "")
 	c, _, err := r.dial(t, "/ws/tasks/", "sessionid="+key)

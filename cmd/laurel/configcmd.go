@@ -129,6 +129,7 @@ func renderTOML(module string, s map[string]any, envs []string) []byte {
 # queue_size = 256            # frames waiting per socket; a full queue closes it with 4008
 # max_message_size = 1048576  # bytes; larger client messages close the socket with 1009
 # subscription_limit = 100    # groups a socket may join through actions
+# group_membership = "socket" # "process": one group member per laurel process, not per socket
 # drain_period = "5s"         # shutdown spreads 1001 closes over this period
 # revalidate_interval = "60s" # re-check sessions (close with 4003 on logout); "-1s" = off
 # upstream = "http://127.0.0.1:8001"  # Daphne/uvicorn for everything laurel does not serve

@@ -53,7 +53,7 @@ func TestDispatch(t *testing.T) {
 func TestServeFlags(t *testing.T) {
 	t.Parallel()
 	f, err := parseServeFlags([]string{"-b", "0.0.0.0", "--port", "9000", "--proxy-headers", "--ping-interval", "0",
-		"--websocket_timeout", "60", "-v", "2", "proj.asgi:application", "--root-path", "/app"}, &bytes.Buffer{})
+		"--websocket_timeout", "60", "-v", "2", "proj.asgi:application", "--root-path", "/app", "--group-membership", "process"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestServeFlags(t *testing.T) {
 	var l config.Laurel
 	l.PingTimeout = 99
 	f.applyFlags(&l)
-	if !l.ProxyHeaders || l.PingInterval >= 0 || l.WebsocketTimeout.D().Seconds() != 60 || l.LogLevel != "debug" || l.RootPath != "/app" {
+	if !l.ProxyHeaders || l.PingInterval >= 0 || l.WebsocketTimeout.D().Seconds() != 60 || l.LogLevel != "debug" || l.RootPath != "/app" || l.GroupMembership != "process" {
 		t.Fatalf("applied %+v", l)
 	}
 	if l.PingTimeout != 99 {
@@ -83,6 +83,9 @@ func TestServeFlags(t *testing.T) {
 	f.applyFlags(&d)
 	if d.MaxMessageSize != -1 || d.HandshakeTimeout.D().Seconds() != 9 || len(f.ignored) != 6 {
 		t.Fatalf("Daphne flags: %+v ignored=%v", d, f.ignored)
+	}
+	if _, err := parseServeFlags([]string{"--group-membership", "shared"}, &bytes.Buffer{}); err == nil {
+		t.Fatal("--group-membership shared accepted")
 	}
 	f, _ = parseServeFlags([]string{"-u", "/run/laurel.sock"}, &bytes.Buffer{})
 	if l := listenAddr(f); l.network != "unix" || l.addr != "/run/laurel.sock" {

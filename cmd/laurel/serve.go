@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/laurel-server/laurel/consumer"
 	"github.com/laurel-server/laurel/internal/config"
 )
 
@@ -34,6 +35,7 @@ type serveFlags struct {
 	ignored      []string // Daphne flags accepted without effect
 	reusePort    bool
 	pprof        bool
+	membership   string
 	set          map[string]bool
 }
 
@@ -65,6 +67,13 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.upstream, "upstream", "", "ASGI server for everything else: http://host:port or unix:/path")
 	fs.StringVar(&f.metricsBind, "metrics-bind", "", "serve /metrics, /healthz and /readyz on this address too")
 	fs.BoolVar(&f.reusePort, "reuse-port", false, "listen with SO_REUSEPORT so several laurel processes share the port (Linux)")
+	fs.Func("group-membership", "which channel joins a group: socket (each socket's own, as under Daphne; the default) or process (one per laurel process; group_send then costs the same for any number of subscribers)", func(v string) error {
+		if _, err := consumer.ParseGroupMembership(v); err != nil {
+			return err
+		}
+		f.membership = v
+		return nil
+	})
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's /debug/pprof/ profiles on the --metrics-bind address (never on the main listener)")
 	fs.IntVar(&f.maxMessage, "websocket-max-message-size", 1<<20, "largest incoming WebSocket message in bytes; 0 for no limit")
 	for _, n := range []string{"websocket_connect_timeout", "websocket-connect-timeout"} {
@@ -156,6 +165,9 @@ func (f *serveFlags) applyFlags(l *config.Laurel) {
 	}
 	if f.set["upstream"] {
 		l.Upstream = f.upstream
+	}
+	if f.set["group-membership"] {
+		l.GroupMembership = f.membership
 	}
 	if f.set["metrics-bind"] {
 		l.MetricsBind = f.metricsBind

@@ -37,6 +37,10 @@ type Laurel struct {
 	// MaxMessageSize is the largest incoming message in bytes (default
 	// 1048576); larger closes the socket with 1009.
 	MaxMessageSize int64 `toml:"max_message_size"`
+	// GroupMembership is "socket" (default: each socket's own channel joins
+	// its groups, as under Daphne) or "process" (one channel per laurel
+	// process joins each group, and laurel fans out to its subscribers).
+	GroupMembership string `toml:"group_membership"`
 	// SubscriptionLimit is the most groups a socket may join by actions
 	// (default 100).
 	SubscriptionLimit int `toml:"subscription_limit"`
@@ -330,6 +334,11 @@ func (s *Settings) validate() error {
 	case "", "text", "json":
 	default:
 		return fmt.Errorf("%w: laurel.log_format must be \"text\" or \"json\", not %q", ErrSetting, l.LogFormat)
+	}
+	switch l.GroupMembership {
+	case "", "socket", "process":
+	default:
+		return fmt.Errorf("%w: laurel.group_membership must be \"socket\" or \"process\", not %q", ErrSetting, l.GroupMembership)
 	}
 	switch strings.ToLower(l.LogLevel) {
 	case "", "debug", "info", "warn", "warning", "error":

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,9 @@ func TestEnvOverrides(t *testing.T) {
 		{"user table", "LAUREL_USER_TABLE=accounts_user", func(s *Settings) bool { return s.Django["LAUREL_USER_TABLE"] == "accounts_user" }},
 		{"queue", "LAUREL_QUEUE_SIZE=9", func(s *Settings) bool { return s.Laurel.QueueSize == 9 }},
 		{"duration", "LAUREL_DRAIN_PERIOD=1m", func(s *Settings) bool { return s.Laurel.DrainPeriod.D() == time.Minute }},
+		{"membership", "LAUREL_GROUP_MEMBERSHIP=process", func(s *Settings) bool { return s.Laurel.GroupMembership == "process" }},
+		{"per address", "LAUREL_MAX_SOCKETS_PER_ADDRESS=3", func(s *Settings) bool { return s.Laurel.MaxSocketsPerAddress == 3 }},
+		{"heartbeat", "LAUREL_HEARTBEAT_INTERVAL=2s", func(s *Settings) bool { return s.Laurel.HeartbeatInterval.D() == 2*time.Second }},
 		{"upstream", "LAUREL_UPSTREAM=unix:/run/daphne.sock", func(s *Settings) bool { return s.Laurel.Upstream == "unix:/run/daphne.sock" }},
 		{"routes", `LAUREL_ROUTES=[{"path":"/ws/a/","groups":["g"]}]`, func(s *Settings) bool {
 			return len(s.Laurel.Routes) == 1 && s.Laurel.Routes[0].Groups[0] == "g"
@@ -109,6 +113,21 @@ func TestEnvOverrides(t *testing.T) {
 				t.Fatalf("override %s not applied: %+v %+v", tc.env, s.Django, s.Laurel)
 			}
 		})
+	}
+}
+
+// Every [laurel] key can be overridden from the environment.
+func TestEveryLaurelKeyHasAnEnvOverride(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeFor[Laurel]()
+	for i := range typ.NumField() {
+		key, _, _ := strings.Cut(typ.Field(i).Tag.Get("toml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		if _, ok := laurelSettings[key]; !ok {
+			t.Errorf("laurel.%s has no LAUREL_%s override (laurelSettings)", key, strings.ToUpper(key))
+		}
 	}
 }
 
@@ -146,6 +165,8 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{"bad toml", "SECRET_KEY = ", nil, "TOML"},
 		{"negative", base + "[laurel]\nqueue_size = -1\n", nil, "laurel.queue_size"},
 		{"log format", base + "[laurel]\nlog_format = \"xml\"\n", nil, "laurel.log_format"},
+		{"group membership", base + "[laurel]\ngroup_membership = \"shared\"\n", nil, "laurel.group_membership"},
+		{"env group membership", base, []string{"LAUREL_GROUP_MEMBERSHIP=per_socket"}, "laurel.group_membership"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
