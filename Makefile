@@ -28,7 +28,7 @@ bench:
 	go test -run='^$$' -bench=. -benchmem ./...
 
 # laurel vs Daphne side by side (docs/benchmarks.md): regenerates the doc's results table and chart.
-BENCH_SCENARIOS ?= fanout-1k,fanout-1k/pubsub,throughput-1k,throughput-go-1k@laurel,throughput-go-1k/pubsub@laurel,throughput-go-10k@laurel,storm-sqlite,storm-postgres,many-10k@laurel,fanout-10k@laurel,idle-10k,idle-50k@laurel,idle-100k@laurel
+BENCH_SCENARIOS ?= fanout-1k,fanout-1k/pubsub,fanout-1k/process,throughput-1k,throughput-go-1k@laurel,throughput-go-1k/pubsub@laurel,throughput-go-10k@laurel,storm-sqlite,storm-postgres,many-10k@laurel,fanout-10k@laurel,idle-10k,idle-50k@laurel,idle-100k@laurel
 # Connect storms are profiled (laurel serve --pprof); the profiles go to bin/bench-profiles.
 BENCH_FLAGS ?= -pprof-dir bin/bench-profiles -pprof-seconds 5s
 bench-compare:

@@ -54,7 +54,8 @@ func runCompare(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.StringVar(&f.scenarios, "scenarios", "fanout-1k,throughput-1k,storm-sqlite,storm-postgres",
 		"comma list: fanout-<N>, throughput-<N>, throughput-go-<N>, many-<N>, storm-sqlite, storm-postgres, idle-<N> (N like 1k, 10k); "+
-			"a suffix /core or /pubsub picks that scenario's channel layer, a final @laurel or @daphne runs it on that server only (fanout-1k/pubsub@laurel)")
+			"a suffix /core or /pubsub picks that scenario's channel layer, a suffix /process runs laurel with --group-membership process (laurel only: its ratio is against Daphne's result of the scenario without /process), "+
+			"a final @laurel or @daphne runs it on that server only (fanout-1k/pubsub@laurel, fanout-1k/process)")
 	fs.StringVar(&f.backend, "backend", bench.BackendCore,
 		"channel layer of both servers and the publishers for scenarios without a /core or /pubsub suffix: core (channels_redis.core.RedisChannelLayer) or pubsub (channels_redis.pubsub.RedisPubSubChannelLayer); pub/sub results are named <scenario>/pubsub")
 	fs.StringVar(&f.pprofDir, "pprof-dir", "", "save laurel's CPU profile (its first process, served with --pprof, added to -laurel-args) and Redis' INFO commandstats during each laurel scenario in this directory, and the client processes' CPU profiles (<scenario>.<server>.client<k>.pprof, each process's whole life) for both servers")
@@ -135,8 +136,8 @@ func runCompare(ctx context.Context, args []string) error {
 			_ = s.Close()
 		}
 	}()
-	stackFor := func(db string, procs int, backend string) (*bench.Stack, error) {
-		key := fmt.Sprintf("%s/%d/%s", db, procs, backend)
+	stackFor := func(db string, procs int, backend, membership string) (*bench.Stack, error) {
+		key := fmt.Sprintf("%s/%d/%s/%s", db, procs, backend, membership)
 		db, _, _ = strings.Cut(db, ":")
 		if db == "idle" {
 			db = "sqlite"
@@ -153,9 +154,10 @@ func runCompare(ctx context.Context, args []string) error {
 		if users <= 0 || users > sessions {
 			users = sessions
 		}
-		log.Info("starting stack", "users", users, "sessions", sessions, "db", db, "laurel_procs", procs, "backend", backend)
+		log.Info("starting stack", "users", users, "sessions", sessions, "db", db, "laurel_procs", procs,
+			"backend", backend, "group_membership", membership)
 		s, err := bench.StartStack(ctx, bench.StackOptions{Root: root, LaurelBin: f.laurelBin, DB: db,
-			Users: users, Sessions: sessions, LaurelProcs: procs, Backend: backend,
+			Users: users, Sessions: sessions, LaurelProcs: procs, Backend: backend, GroupMembership: membership,
 			LaurelArgs: strings.Fields(f.laurelArgs), Keep: f.keep})
 		if err != nil {
 			return nil, err
@@ -168,18 +170,12 @@ func runCompare(ctx context.Context, args []string) error {
 	if f.scenarios != "" {
 		scenarios = strings.Split(f.scenarios, ",")
 	}
-	for _, sc := range scenarios {
-		servers := servers
-		if name, only, ok := strings.Cut(sc, "@"); ok {
-			sc, servers = name, []string{only}
+	for _, entry := range scenarios {
+		spec, err := parseScenario(entry, f.backend, servers)
+		if err != nil {
+			return err
 		}
-		backend := f.backend
-		if name, b, ok := strings.Cut(sc, "/"); ok {
-			if b != bench.BackendCore && b != bench.BackendPubSub {
-				return fmt.Errorf("scenario %q: unknown backend %q (want core or pubsub)", sc, b)
-			}
-			sc, backend = name, b
-		}
+		sc, backend, servers, label := spec.name, spec.backend, spec.servers, spec.label
 		db := "sqlite"
 		if sc == "storm-postgres" {
 			db = "postgres"
@@ -195,17 +191,11 @@ func runCompare(ctx context.Context, args []string) error {
 		if strings.HasPrefix(sc, "idle-") {
 			db = "idle:" + sc
 		}
-		st, err := stackFor(db, procs, backend)
+		st, err := stackFor(db, procs, backend, spec.membership)
 		if err != nil {
 			return err
 		}
 		r := &bench.Runner{Stack: st, Exe: exe, Root: root, PerProc: f.perProc, Log: log}
-		// Results of the pub/sub layer are named <scenario>/pubsub, so the
-		// table shows them next to the core layer's.
-		label := sc
-		if backend == bench.BackendPubSub {
-			label = sc + "/" + bench.BackendPubSub
-		}
 		p := bench.Pair{Scenario: label}
 		for _, name := range servers {
 			srv := st.Daphne
@@ -239,7 +229,11 @@ func runCompare(ctx context.Context, args []string) error {
 			res.Scenario, res.Server, res.Profile = label, name, profile
 			if n := r.LeftBehind(); n > 0 {
 				res.Values[bench.MetricLeftBehind] = float64(n)
-				res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; %d memberships of closed sockets left in Redis", n), "; ")
+				what := fmt.Sprintf("%d memberships of closed sockets left in Redis", n)
+				if spec.membership == bench.MembershipProcess {
+					what = fmt.Sprintf("%d group memberships left in Redis once every socket closed (process mode: a member is a laurel process's channel)", n)
+				}
+				res.Note = strings.TrimPrefix(res.Note+"; "+what, "; ")
 			}
 			res.Start, res.Seconds = start.UTC().Format(time.RFC3339), time.Since(start).Seconds()
 			res.Load1Start, res.Load1End = load, bench.Load1()
@@ -280,7 +274,7 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 	}
 	// results may have been reallocated: rebind pairs.
-	pairs = rebind(nextToBase(pairs), results)
+	pairs = bench.WithBaseDaphne(rebind(nextToBase(pairs), results))
 	if err := bench.WriteTable(os.Stdout, pairs); err != nil {
 		return err
 	}
@@ -418,6 +412,57 @@ func nextToBase(pairs []bench.Pair) []bench.Pair {
 		}
 	}
 	return out
+}
+
+// scenarioSpec is one entry of -scenarios, parsed.
+type scenarioSpec struct {
+	// name is the scenario (fanout-1k), backend its channel layer and
+	// membership laurel's group membership mode.
+	name, backend, membership string
+	// servers are the servers it runs on, in order.
+	servers []string
+	// label is its name in the results: name, then "/pubsub" for the
+	// pub/sub layer, then "/process" for laurel's process mode, so the table
+	// shows the variants next to the default rows.
+	label string
+}
+
+// parseScenario parses one -scenarios entry: a scenario name, optional
+// suffixes /core or /pubsub (channel layer; backend when neither) and
+// /process (laurel's process mode), and an optional final @server; servers
+// are -servers. An entry in process mode runs on laurel only: Daphne has no
+// such mode.
+func parseScenario(entry, backend string, servers []string) (scenarioSpec, error) {
+	s := scenarioSpec{backend: backend, membership: bench.MembershipSocket, servers: servers}
+	rest, only, ok := strings.Cut(entry, "@")
+	if ok {
+		s.servers = []string{only}
+	}
+	parts := strings.Split(rest, "/")
+	s.name = parts[0]
+	layer := false
+	for _, p := range parts[1:] {
+		switch {
+		case (p == bench.BackendCore || p == bench.BackendPubSub) && !layer:
+			s.backend, layer = p, true
+		case p == bench.MembershipProcess && s.membership != p:
+			s.membership = p
+		default:
+			return s, fmt.Errorf("scenario %q: unknown or repeated suffix %q (want /core or /pubsub, and /process)", entry, p)
+		}
+	}
+	s.label = s.name
+	if s.backend == bench.BackendPubSub {
+		s.label += "/" + bench.BackendPubSub
+	}
+	if s.membership == bench.MembershipProcess {
+		s.label += "/" + bench.MembershipProcess
+		if !slices.Contains(s.servers, "laurel") {
+			return s, fmt.Errorf("scenario %q: process mode is laurel's only (Daphne has no such mode), and laurel is not among the servers %v", entry, s.servers)
+		}
+		s.servers = []string{"laurel"}
+	}
+	return s, nil
 }
 
 // size parses "1k", "10k", "500" into a socket count.

@@ -66,8 +66,8 @@ func replaceBetween(s, begin, end, text string) (string, error) {
 func writeConditions(t *strings.Builder, pairs []Pair) {
 	t.WriteString("| scenario | server | started (UTC) | took (s) | load average (1 min) at start → end |\n| --- | --- | --- | ---: | --- |\n")
 	for _, p := range pairs {
-		for _, r := range []*Result{p.Daphne, p.Laurel} {
-			if r == nil || r.Start == "" {
+		for _, r := range p.own() {
+			if r.Start == "" {
 				continue
 			}
 			fmt.Fprintf(t, "| %s | %s | %s | %.0f | %.1f → %.1f |\n", p.Scenario, r.Server, r.Start, r.Seconds, r.Load1Start, r.Load1End)
@@ -79,8 +79,8 @@ func writeConditions(t *strings.Builder, pairs []Pair) {
 // writeProfiles adds the CPU profile summaries results carry.
 func writeProfiles(t *strings.Builder, pairs []Pair) {
 	for _, p := range pairs {
-		for _, r := range []*Result{p.Daphne, p.Laurel} {
-			if r == nil || r.Profile == "" {
+		for _, r := range p.own() {
+			if r.Profile == "" {
 				continue
 			}
 			fmt.Fprintf(t, "CPU profile of one %s process during %s (`go tool pprof -top -cum`, laurel's own functions, its drivers and the runtime's largest items):\n\n```\n%s```\n\n",

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -83,6 +84,37 @@ func Kind(scenario string) string {
 type Pair struct {
 	Scenario       string
 	Daphne, Laurel *Result
+	// DaphneFrom, when not empty, says that Daphne is the result of another
+	// scenario, named here: a laurel-only variant compared with Daphne's run
+	// of its base scenario (WithBaseDaphne). Daphne's notes, conditions and
+	// losses are then reported with that scenario only.
+	DaphneFrom string
+}
+
+// LaurelOnlySuffix ends the name of a scenario variant Daphne cannot run:
+// laurel in process mode (MembershipProcess).
+const LaurelOnlySuffix = "/" + MembershipProcess
+
+// WithBaseDaphne returns pairs where each laurel-only variant (a scenario
+// ending in LaurelOnlySuffix, e.g. fanout-1k/process) without a Daphne
+// result of its own gets Daphne's result of the same scenario without the
+// suffix (fanout-1k), if pairs has one, and DaphneFrom naming it. Daphne has
+// no process mode, and what a Django user compares is the whole system's
+// latency or rate, publisher included, with either server as it can be run.
+func WithBaseDaphne(pairs []Pair) []Pair {
+	out := slices.Clone(pairs)
+	for i, p := range out {
+		base, ok := strings.CutSuffix(p.Scenario, LaurelOnlySuffix)
+		if !ok || p.Daphne != nil {
+			continue
+		}
+		for _, q := range pairs {
+			if q.Scenario == base && q.Daphne != nil && q.DaphneFrom == "" {
+				out[i].Daphne, out[i].DaphneFrom = q.Daphne, base
+			}
+		}
+	}
+	return out
 }
 
 // Ratio is how many times better laurel is on h (>1 is better), or 0 when
@@ -106,6 +138,19 @@ func (p Pair) Ratio(h Headline) float64 {
 		return 0
 	}
 	return l / d
+}
+
+// own returns the pair's results measured in its own scenario: both, less
+// Daphne's when it is borrowed (DaphneFrom), less the missing ones.
+func (p Pair) own() []*Result {
+	var out []*Result
+	if p.Daphne != nil && p.DaphneFrom == "" {
+		out = append(out, p.Daphne)
+	}
+	if p.Laurel != nil {
+		out = append(out, p.Laurel)
+	}
+	return out
 }
 
 func fmtVal(r *Result, m string) string {
@@ -149,8 +194,11 @@ func WriteTable(w io.Writer, pairs []Pair) error {
 		}
 	}
 	for _, p := range pairs {
-		for _, r := range []*Result{p.Daphne, p.Laurel} {
-			if r != nil && r.Note != "" {
+		if p.DaphneFrom != "" {
+			fmt.Fprintf(&b, "\n- %s: Daphne's figures are those of its %s run (Daphne has no such mode); the ratio compares laurel in this mode with Daphne as it runs", p.Scenario, p.DaphneFrom)
+		}
+		for _, r := range p.own() {
+			if r.Note != "" {
 				fmt.Fprintf(&b, "\n- %s on %s: %s", p.Scenario, r.Server, r.Note)
 			}
 		}

@@ -182,3 +182,58 @@ laurel_delivery_latency_seconds_count 100
 		t.Error("a quantile of no observations")
 	}
 }
+
+func TestWithBaseDaphne(t *testing.T) {
+	t.Parallel()
+	d := &Result{Server: "daphne", Scenario: "fanout-1k", Values: map[string]float64{MetricP99: 3000, MetricLost: 10},
+		Note: "slow", Start: "2026-11-26T06:15:00Z"}
+	l := &Result{Server: "laurel", Scenario: "fanout-1k", Values: map[string]float64{MetricP99: 20, MetricLost: 0}}
+	lp := &Result{Server: "laurel", Scenario: "fanout-1k/process", Values: map[string]float64{MetricP99: 10, MetricLost: 0}}
+	lt := &Result{Server: "laurel", Scenario: "throughput-1k/process", Values: map[string]float64{MetricDeliveriesPS: 9}}
+	lps := &Result{Server: "laurel", Scenario: "fanout-1k/pubsub", Values: map[string]float64{MetricP99: 9}}
+	in := []Pair{{Scenario: "fanout-1k", Daphne: d, Laurel: l}, {Scenario: "fanout-1k/pubsub", Laurel: lps},
+		{Scenario: "fanout-1k/process", Laurel: lp}, {Scenario: "throughput-1k/process", Laurel: lt}}
+	pairs := WithBaseDaphne(in)
+	if in[2].Daphne != nil {
+		t.Error("WithBaseDaphne changed its argument")
+	}
+	for _, tc := range []struct {
+		i      int
+		daphne *Result
+		from   string
+	}{{0, d, ""}, {1, nil, ""}, {2, d, "fanout-1k"}, {3, nil, ""}} {
+		if p := pairs[tc.i]; p.Daphne != tc.daphne || p.DaphneFrom != tc.from {
+			t.Errorf("%s: Daphne %v from %q, want %v from %q", p.Scenario, p.Daphne, p.DaphneFrom, tc.daphne, tc.from)
+		}
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, pairs); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	for _, want := range []string{
+		"| fanout-1k/process | p99 latency (ms) | 3000 | 10 | 300.0× better |",
+		"- fanout-1k/process: Daphne's figures are those of its fanout-1k run",
+		"| throughput-1k/process | deliveries/s | — | 9 | — |",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+	if n := strings.Count(s, "on daphne: slow"); n != 1 {
+		t.Errorf("Daphne's note appears %d times, want once (with its own scenario):\n%s", n, s)
+	}
+	var c strings.Builder
+	writeConditions(&c, pairs)
+	if n := strings.Count(c.String(), "| daphne |"); n != 1 {
+		t.Errorf("Daphne's run conditions appear %d times, want once:\n%s", n, c.String())
+	}
+	for _, r := range Targets(pairs) {
+		if strings.Contains(r.Target, "frame lost") && !strings.Contains(r.Measured, "Daphne lost 10") {
+			t.Errorf("Daphne's losses counted more than once: %s", r.Measured)
+		}
+		if strings.Contains(r.Target, "p99") && !strings.Contains(r.Measured, "fanout-1k/process: laurel 10 ms (Daphne 3000 ms)") {
+			t.Errorf("p99 target ignores the process row: %s", r.Measured)
+		}
+	}
+}

@@ -129,6 +129,11 @@ type Runner struct {
 	Log           *slog.Logger
 	rdb           *redis.Client
 	ps            *channelsproto.PubSubLayer
+	core          *channelsproto.Layer
+	// taskKeys are the Redis keys of the task groups of the scenario
+	// running on laurel in process mode: leftBehind counts their members
+	// too (see leftBehind).
+	taskKeys []string
 	// baseline is leftBehind when the scenario began; leftover what the
 	// scenario left above it after settle.
 	baseline, leftover int64
@@ -220,6 +225,7 @@ func (r *Runner) members(ctx context.Context, group string, n int, each bool) (i
 // retry503 is ClientConfig.Retry503: setup connects retry, connect storms
 // (which measure refusals) do not.
 func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, each bool, conc int, sourceIPs bool, retry503 int) (*opened, error) {
+	r.taskKeys = r.countedTasks(srv, group, n, each)
 	r.baseline, r.leftover = r.leftBehind(ctx), 0
 	o := &opened{start: time.Now()}
 	f, err := StartFleet(ctx, FleetSpec{Exe: r.Exe, URL: srv.URL("/ws/tasks/"), Origin: srv.Origin(),
@@ -229,7 +235,7 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 		return nil, err
 	}
 	o.fleet = f
-	if r.Stack.Backend == BackendPubSub {
+	if r.probed(srv, each) {
 		o.connected, o.failed, err = f.WaitConnected(ctx)
 		if err == nil {
 			err = r.probe(ctx, o, group, n, each)
@@ -250,6 +256,42 @@ func (r *Runner) open(ctx context.Context, srv *Server, n int, group string, eac
 		"subscribed", o.memberships, "in", o.subscribed.Round(time.Millisecond),
 		"since_fleet_start", (o.subscribed + o.fleet.FirstConnect().Sub(o.start)).Round(time.Millisecond))
 	return o, nil
+}
+
+// process reports whether srv is laurel serving in process mode
+// (MembershipProcess): a group's members in Redis are then laurel's
+// processes, one channel per process and group, not its sockets.
+func (r *Runner) process(srv *Server) bool {
+	return srv.Name == "laurel" && r.Stack.GroupMembership == MembershipProcess
+}
+
+// probed reports whether open waits for srv's sockets by probing
+// (Runner.probe) rather than by counting memberships in Redis
+// (Runner.waitMembers): with the pub/sub layer, which keeps no membership in
+// Redis, and in process mode when the sockets share one group, whose member
+// count is then that of laurel's processes. In process mode with a group per
+// socket (each), every group has exactly one member, the channel of the
+// process serving its socket, and counting them still tells when every
+// socket is subscribed.
+func (r *Runner) probed(srv *Server, each bool) bool {
+	return r.Stack.Backend == BackendPubSub || (r.process(srv) && !each)
+}
+
+// countedTasks are the Redis keys of the task group(s) open subscribes n
+// sockets of srv to, when leftBehind must count their members (srv is
+// laurel in process mode with the core layer), else nil.
+func (r *Runner) countedTasks(srv *Server, group string, n int, each bool) []string {
+	if !r.process(srv) || r.Stack.Backend == BackendPubSub {
+		return nil
+	}
+	if !each {
+		return []string{"asgi:group:task_" + group}
+	}
+	keys := make([]string, n)
+	for i := range n {
+		keys[i] = "asgi:group:task_" + group + strconv.Itoa(i)
+	}
+	return keys
 }
 
 // waitMembers counts o's memberships in Redis until every connected socket
@@ -322,15 +364,19 @@ func (r *Runner) waitMembers(ctx context.Context, o *opened, group string, n int
 	return nil
 }
 
-// probe is open's wait with the pub/sub layer, which keeps no membership in
-// Redis (PUBSUB NUMSUB counts one subscriber per server process, not per
-// socket): it publishes a probe event without seq (task.update, status
-// "probe") to the task group(s) every probeInterval until every connected
-// socket received one, or the count has not grown for 15 s. o.memberships is
-// the number of sockets that received a probe; o.subscribed the time the last
-// of them was seen (to within the clients' progress interval).
+// probe is open's wait where Redis does not hold one membership per socket
+// (Runner.probed): with the pub/sub layer (PUBSUB NUMSUB counts one
+// subscriber per server process, not per socket), and with laurel in process
+// mode (a group's members are its processes). It publishes a probe event
+// without seq (task.update, status "probe") to the task group(s) through the
+// stack's layer (PubSubLayer or Layer GroupSend, as a Python publisher's
+// group_send would) every probeInterval until every connected socket
+// received one, or the count has not grown for 15 s. o.memberships is the
+// number of sockets that received a probe; o.subscribed the time the last of
+// them was seen (to within the clients' progress interval and
+// probeInterval: not exact enough to time a connect storm).
 func (r *Runner) probe(ctx context.Context, o *opened, group string, n int, each bool) error {
-	l, err := r.pubsub()
+	l, err := r.sender()
 	if err != nil {
 		return err
 	}
@@ -365,6 +411,21 @@ func (r *Runner) probe(ctx context.Context, o *opened, group string, n int, each
 // probeInterval is the pause between two rounds of probes (Runner.probe).
 const probeInterval = 100 * time.Millisecond
 
+// sender returns the runner's layer of the stack's backend, to send probes.
+func (r *Runner) sender() (Sender, error) {
+	if r.Stack.Backend == BackendPubSub {
+		return r.pubsub()
+	}
+	if r.core == nil {
+		l, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
+		if err != nil {
+			return nil, err
+		}
+		r.core = l
+	}
+	return r.core, nil
+}
+
 // pubsub returns the runner's pub/sub layer on the stack's Redis (probes and
 // the Go publisher).
 func (r *Runner) pubsub() (*channelsproto.PubSubLayer, error) {
@@ -389,6 +450,9 @@ func (r *Runner) Close() error {
 	if r.ps != nil {
 		_ = r.ps.Close()
 	}
+	if r.core != nil {
+		_ = r.core.Close()
+	}
 	if r.rdb != nil {
 		return r.rdb.Close()
 	}
@@ -398,7 +462,15 @@ func (r *Runner) Close() error {
 // leftBehind counts what closed sockets may leave in Redis: with the core
 // layer, members of the user groups (both servers join user_<id> on
 // connect); with the pub/sub layer, subscribed socket channels
-// (asgispecific.*, one per open socket on both servers).
+// (asgispecific.*, one per open socket on both servers, and one per process
+// and group in laurel's process mode).
+//
+// With the core layer and laurel in process mode, the members of the
+// scenario's task groups (taskKeys) count too: a task group's member there
+// is a process's channel, discarded when the last of that process's
+// subscribers leaves, and one left behind is a fault the user groups need not
+// show. In socket mode the user groups suffice: both servers add each socket
+// to its user group and its task group alike, and discard both on close.
 func (r *Runner) leftBehind(ctx context.Context) int64 {
 	if r.Stack.Backend == BackendPubSub {
 		chans, _ := r.redis().PubSubChannels(ctx, "asgispecific.*").Result()
@@ -406,9 +478,12 @@ func (r *Runner) leftBehind(ctx context.Context) int64 {
 	}
 	// One round trip for all user groups: a storm stack has a user per session.
 	pipe := r.redis().Pipeline()
-	cards := make([]*redis.IntCmd, len(r.Stack.Users))
-	for i, u := range r.Stack.Users {
-		cards[i] = pipe.ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u))
+	cards := make([]*redis.IntCmd, 0, len(r.Stack.Users)+len(r.taskKeys))
+	for _, u := range r.Stack.Users {
+		cards = append(cards, pipe.ZCard(ctx, fmt.Sprintf("asgi:group:user_%d", u)))
+	}
+	for _, k := range r.taskKeys {
+		cards = append(cards, pipe.ZCard(ctx, k))
 	}
 	_, _ = pipe.Exec(ctx)
 	total := int64(0)
@@ -751,8 +826,16 @@ func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int
 // from just before the client processes start to the last membership seen,
 // and the clients' (their whole life up to then), Redis' and the database's
 // over the same span. The CPU percentages are over that span too.
+//
+// The storm is not run on laurel in process mode (ErrStormProcess): its
+// sockets share one group, whose membership count in Redis is then that of
+// laurel's processes, and the probes that tell when they are all subscribed
+// are too coarse a clock for it.
 func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc int) (Result, error) {
 	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
+	if r.process(srv) {
+		return res, ErrStormProcess
+	}
 	group := uniq("storm")
 	before, _ := SampleProcs(srv.PIDs)
 	redisCPU := newCPUMeter(func() []int { return []int{r.Stack.RedisPID} })

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,6 +32,11 @@ type StackOptions struct {
 	Keep bool
 	// LaurelArgs are extra arguments to every `laurel serve` (e.g. --pprof).
 	LaurelArgs []string
+	// GroupMembership is laurel's group membership mode
+	// (`laurel serve --group-membership`): MembershipSocket or
+	// MembershipProcess. Zero value means MembershipSocket, laurel's default,
+	// and passes no flag. Daphne has no such mode: it is unaffected.
+	GroupMembership string
 	// Users and Sessions: sessions are spread over users round robin.
 	Users, Sessions int
 	// LaurelProcs is the number of laurel processes sharing the port.
@@ -45,6 +51,15 @@ type StackOptions struct {
 const (
 	BackendCore   = "core"
 	BackendPubSub = "pubsub"
+)
+
+// laurel's group membership modes (StackOptions.GroupMembership): each
+// socket's channel is a member of its groups in Redis, as under Daphne; or
+// one channel per laurel process and group is, and laurel hands each message
+// to its local subscribers.
+const (
+	MembershipSocket  = "socket"
+	MembershipProcess = "process"
 )
 
 // Server is one server under test as stack.py describes it.
@@ -68,16 +83,42 @@ type Stack struct {
 	RedisURL string `json:"redis_url"`
 	RedisPID int    `json:"redis_pid"`
 	// PGPID is the PostgreSQL postmaster's pid (DB "postgres"), else 0.
-	PGPID       int     `json:"pg_pid"`
-	CookiesPath string  `json:"cookies"`
-	Users       []int   `json:"users"`
-	DB          string  `json:"db"`
-	Backend     string  `json:"backend"`
-	Daphne      *Server `json:"daphne"`
-	Laurel      *Server `json:"laurel"`
+	PGPID       int    `json:"pg_pid"`
+	CookiesPath string `json:"cookies"`
+	Users       []int  `json:"users"`
+	DB          string `json:"db"`
+	Backend     string `json:"backend"`
+	// GroupMembership is laurel's mode (StackOptions.GroupMembership, never
+	// empty once started).
+	GroupMembership string  `json:"-"`
+	Daphne          *Server `json:"daphne"`
+	Laurel          *Server `json:"laurel"`
 
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+}
+
+// stackArgs are stack.py's arguments for o, its defaults applied: laurel's
+// group membership mode becomes a --group-membership flag of laurel serve.
+func (o StackOptions) stackArgs() ([]string, error) {
+	laurelArgs := slices.Clone(o.LaurelArgs)
+	switch o.GroupMembership {
+	case MembershipSocket:
+	case MembershipProcess:
+		laurelArgs = append(laurelArgs, "--group-membership="+MembershipProcess)
+	default:
+		return nil, fmt.Errorf("%w: group membership %q: want %q or %q", ErrStack, o.GroupMembership, MembershipSocket, MembershipProcess)
+	}
+	args := []string{filepath.Join(o.Root, "compat_tests", "bench", "stack.py"), "--db", o.DB,
+		"--users", fmt.Sprint(o.Users), "--sessions", fmt.Sprint(o.Sessions),
+		"--laurel-bin", o.LaurelBin, "--laurel-procs", fmt.Sprint(o.LaurelProcs), "--backend", o.Backend}
+	if o.Keep {
+		args = append(args, "--keep")
+	}
+	for _, a := range laurelArgs {
+		args = append(args, "--laurel-arg="+a)
+	}
+	return args, nil
 }
 
 // StartStack runs stack.py and waits for its description line. Close
@@ -95,14 +136,12 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 	if o.Backend == "" {
 		o.Backend = BackendCore
 	}
-	args := []string{filepath.Join(o.Root, "compat_tests", "bench", "stack.py"), "--db", o.DB,
-		"--users", fmt.Sprint(o.Users), "--sessions", fmt.Sprint(o.Sessions),
-		"--laurel-bin", o.LaurelBin, "--laurel-procs", fmt.Sprint(o.LaurelProcs), "--backend", o.Backend}
-	if o.Keep {
-		args = append(args, "--keep")
+	if o.GroupMembership == "" {
+		o.GroupMembership = MembershipSocket
 	}
-	for _, a := range o.LaurelArgs {
-		args = append(args, "--laurel-arg="+a)
+	args, err := o.stackArgs()
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(o.Python, args...) //nolint:gosec // the venv's python running stack.py
 	cmd.Stderr = o.Log
@@ -139,7 +178,7 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("%w: stack.py gave no description (see its output above)", ErrStack)
 	}
-	s := &Stack{cmd: cmd, stdin: stdin}
+	s := &Stack{cmd: cmd, stdin: stdin, GroupMembership: o.GroupMembership}
 	if err := json.Unmarshal([]byte(line), s); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("%w: %w", ErrStack, err)

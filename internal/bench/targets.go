@@ -166,7 +166,7 @@ func Targets(pairs []Pair) []TargetRow {
 				lossy = append(lossy, p.Scenario)
 			}
 		}
-		if v, okv := val(p.Daphne, MetricLost); okv {
+		if v, okv := val(p.Daphne, MetricLost); okv && p.DaphneFrom == "" {
 			dLost += v
 		}
 	}
