@@ -207,33 +207,32 @@ def stack():
                 shutil.rmtree(d, ignore_errors=True)
 
 
-def _start_laurel(stack: Stack, go_build) -> None:
+def _start_laurel(stack: Stack, go_build, name: str = "laurel", extra: tuple[str, ...] = ()) -> tuple[int, str | None]:
+    """Start `laurel serve` (named name, with extra flags) in front of Daphne: (port, error or None)."""
     try:
         binary = go_build("./cmd/laurel")
     except subprocess.CalledProcessError as e:
-        stack.laurel_error = f"`go build -race ./cmd/laurel` failed (exit {e.returncode}); see the output above"
-        return
+        return 0, f"`go build -race ./cmd/laurel` failed (exit {e.returncode}); see the output above"
     settings = json.loads(stack.manage("laurel_settings"))
-    cfg = os.path.join(stack.dir, "laurel.toml")
+    cfg = os.path.join(stack.dir, f"{name}.toml")
     with open(cfg, "w") as f:
         f.write(to_toml(settings))
-    stack.laurel_port = free_port()
-    p = stack.start("laurel", [
-        binary, "serve", "--config", cfg, "-b", "127.0.0.1", "-p", str(stack.laurel_port),
-        "--upstream", f"http://127.0.0.1:{stack.daphne_port}",
+    port = free_port()
+    p = stack.start(name, [
+        binary, "serve", "--config", cfg, "-b", "127.0.0.1", "-p", str(port),
+        "--upstream", f"http://127.0.0.1:{stack.daphne_port}", *extra,
     ], cwd=stack.dir)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if p.proc.poll() is not None:
-            stack.laurel_error = f"laurel serve exited with {p.proc.returncode}:\n{_tail(p.log)}"
-            return
+            return port, f"{name} serve exited with {p.proc.returncode}:\n{_tail(p.log)}"
         try:
-            if requests.get(f"http://127.0.0.1:{stack.laurel_port}/readyz", timeout=2).status_code == 200:
-                return
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return port, None
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    stack.laurel_error = f"laurel /readyz not 200 after 30s:\n{_tail(p.log)}"
+    return port, f"{name} /readyz not 200 after 30s:\n{_tail(p.log)}"
 
 
 @dataclass
@@ -253,10 +252,19 @@ def daphne(stack) -> Target:
 @pytest.fixture(scope="session")
 def laurel(stack, go_build) -> Target:
     if "laurel" not in stack.procs and stack.laurel_error is None:
-        _start_laurel(stack, go_build)
+        stack.laurel_port, stack.laurel_error = _start_laurel(stack, go_build)
     if stack.laurel_error:
         pytest.fail(stack.laurel_error, pytrace=False)
     return Target("laurel", f"http://127.0.0.1:{stack.laurel_port}", stack)
+
+
+@pytest.fixture(scope="session")
+def laurel_process(stack, go_build) -> Target:
+    """A second laurel on the same stack, with --group-membership process (one member per process)."""
+    port, err = _start_laurel(stack, go_build, "laurel-process", ("--group-membership", "process"))
+    if err:
+        pytest.fail(err, pytrace=False)
+    return Target("laurel-process", f"http://127.0.0.1:{port}", stack)
 
 
 @pytest.fixture(params=TARGETS)

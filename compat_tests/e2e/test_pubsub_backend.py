@@ -80,7 +80,7 @@ def ps_stack(go_build):
         ])
         wait_port(s.daphne_port, timeout=30)
         _wait_log(celery, " ready.", 60)
-        _start_laurel(s, go_build)
+        s.laurel_port, s.laurel_error = _start_laurel(s, go_build)
         yield s
     finally:
         for p in reversed(list(s.procs.values())):
