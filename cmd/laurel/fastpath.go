@@ -58,10 +58,17 @@ var headBufs = sync.Pool{New: func() any { return new([headBufSize]byte) }}
 // run accepts connections until the listener is closed, then waits for the
 // connections it is still reading or serving and returns the accept error.
 // Temporary accept errors (out of descriptors) are retried with net/http's
-// backoff.
+// backoff. On Linux it first sets TCP_DEFER_ACCEPT on a TCP listener
+// (deferAccept): connections come out of accept with their head already
+// arrived, and one that sends nothing is accepted about a second late,
+// then timed out as any other.
 func (f *fastAccept) run() error {
 	defer f.wg.Wait()
 	defer f.stopReading()
+	if err := deferAccept(f.ln); err != nil {
+		// Only a cost: the first read may then wait on the netpoller.
+		f.log.Warn("TCP_DEFER_ACCEPT not set", slog.Any("err", err))
+	}
 	var delay time.Duration
 	for {
 		c, err := f.ln.Accept()

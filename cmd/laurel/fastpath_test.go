@@ -22,6 +22,7 @@ import (
 // hijacked and answered "fast <RemoteAddr> <Host> <Cookie>\n".
 type fastEnv struct {
 	addr string
+	ln   net.Listener // the fast path's listener
 	mu   sync.Mutex
 	seen []string // "fast /path" or "http /path"
 }
@@ -33,7 +34,7 @@ func newFastEnv(t *testing.T) *fastEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.addr = ln.Addr().String()
+	e.addr, e.ln = ln.Addr().String(), ln
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, fast := w.(*hijackWriter)
 		kind := "http"

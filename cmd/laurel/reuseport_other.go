@@ -12,3 +12,7 @@ import (
 func listenReusePort(_, _ string, _ time.Duration) (net.Listener, error) {
 	return nil, errors.New("--reuse-port is supported on Linux only")
 }
+
+// deferAccept is Linux-only (TCP_DEFER_ACCEPT); elsewhere accept returns
+// connections as soon as they are established.
+func deferAccept(net.Listener) error { return nil }
