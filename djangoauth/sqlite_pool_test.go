@@ -3,7 +3,10 @@ package djangoauth
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 )
@@ -195,4 +198,71 @@ func TestLitePoolIdleExpiry(t *testing.T) {
 		t.Fatalf("%d open connections, want 1 (the stale one closed)", got)
 	}
 	p.put(c2)
+}
+
+// TestSQLiteFastPoolMmap: the fast pool's connections read through a memory
+// map, and still see what Django writes: rows added past the file's mapped
+// end, rows deleted, and the file shrunk by VACUUM under the mapping.
+func TestSQLiteFastPoolMmap(t *testing.T) {
+	t.Parallel()
+	a, fx := sqliteAuthenticator(t, nil)
+	key := validKey(t, fx)
+	ctx := context.Background()
+	c, err := a.db.lite.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [1]driver.Value
+	err = c.row("PRAGMA mmap_size", got[:], nil)
+	a.db.lite.put(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sqliteMmapSize; fmt.Sprint(got[0]) != want {
+		t.Fatalf("fast pool mmap_size %v, want %s", got[0], want)
+	}
+	if v := a.VerdictForSessionKey(ctx, key); !v.Authenticated {
+		t.Fatalf("before any write: %+v", v)
+	}
+	w, err := sql.Open("sqlite", "file:"+a.cfg.Database.Name+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	size := func() int64 {
+		fi, err := os.Stat(a.cfg.Database.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	const copies = 3000
+	if _, err := w.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+		INSERT INTO django_session (session_key, session_data, expire_date)
+		SELECT printf('mmapcopy%024d', i), session_data, expire_date FROM django_session, n WHERE session_key = ?`, copies, key); err != nil {
+		t.Fatal(err)
+	}
+	grown := size()
+	if grown <= before {
+		t.Fatalf("file did not grow: %d then %d bytes", before, grown)
+	}
+	last := fmt.Sprintf("mmapcopy%024d", copies)
+	if v := a.VerdictForSessionKey(ctx, last); !v.Authenticated {
+		t.Fatalf("row written after the mapping: %+v", v)
+	}
+	if _, err := w.Exec(`DELETE FROM django_session WHERE session_key LIKE 'mmapcopy%' OR session_key = ?`, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(`VACUUM`); err != nil {
+		t.Fatal(err)
+	}
+	if shrunk := size(); shrunk >= grown {
+		t.Fatalf("VACUUM did not shrink the file: %d then %d bytes", grown, shrunk)
+	}
+	for _, k := range []string{key, last} {
+		if v := a.VerdictForSessionKey(ctx, k); v.Reason != ReasonNoSession {
+			t.Fatalf("deleted session after VACUUM: %+v", v)
+		}
+	}
 }
