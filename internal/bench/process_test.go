@@ -186,3 +186,48 @@ func TestProbeProcessMode(t *testing.T) {
 		t.Errorf("probe %v has a seq: it would count as a delivery", fields)
 	}
 }
+
+// TestPublishGoProcessModeHoldsBack checks the Go publisher's closed loop
+// against laurel in process mode: laurel empties its inbox at once there, so
+// the loop must hold back on the fleet's count of received frames, sending
+// no more than goBacklog messages (plus one per sender in flight) ahead of
+// what the fleet received.
+func TestPublishGoProcessModeHoldsBack(t *testing.T) {
+	t.Parallel()
+	_, url := testRedis(t)
+	group := uniq("gotest")
+	proc, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: url}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.Close() })
+	ch := proc.NewChannel()
+	if err := proc.GroupAdd(context.Background(), "task_"+group, ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.GroupDiscard(context.Background(), "task_"+group, ch) })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	// laurel drains its inbox as fast as messages come; the fleet receives
+	// nothing.
+	go func() {
+		for {
+			if _, err := proc.Receive(ctx, ch); err != nil {
+				return
+			}
+		}
+	}()
+	w := &worker{conn: make(chan Line, 1), final: make(chan Line, 1)}
+	f := &Fleet{procs: []*worker{w}}
+	r := &Runner{Stack: &Stack{RedisURL: url, Backend: BackendCore, GroupMembership: MembershipProcess},
+		Log: slog.New(slog.DiscardHandler)}
+	t.Cleanup(func() { _ = r.Close() })
+	const workers = 4
+	st, err := r.PublishGo(ctx, group, 4*goBacklog, workers, f, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent < goBacklog || st.Sent >= goBacklog+workers {
+		t.Errorf("sent %d with nothing received, want %d to %d", st.Sent, goBacklog, goBacklog+workers-1)
+	}
+}

@@ -416,6 +416,12 @@ func (r *Runner) sender() (Sender, error) {
 	if r.Stack.Backend == BackendPubSub {
 		return r.pubsub()
 	}
+	return r.coreLayer()
+}
+
+// coreLayer returns the runner's core layer on the stack's Redis (probes and
+// the Go publisher).
+func (r *Runner) coreLayer() (*channelsproto.Layer, error) {
 	if r.core == nil {
 		l, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
 		if err != nil {
@@ -572,33 +578,32 @@ const goBacklog = 50
 // PublishGo sends count task.update events to group through channelsproto
 // (for rates Python cannot reach), with workers concurrent senders, as fast
 // as the server delivers them (closed loop, see below). f is the fleet of
-// the group's member sockets, members their number.
+// the group's member sockets, members their number. On a stack in process
+// mode (Stack.GroupMembership) the server is taken to be laurel.
 func (r *Runner) PublishGo(ctx context.Context, group string, count, workers int, f *Fleet, members int) (PublishStats, error) {
 	var st PublishStats
-	var l Sender
 	var backlogged func() bool
 	var sent atomic.Int64
-	if r.Stack.Backend == BackendPubSub {
-		ps, err := r.pubsub()
-		if err != nil {
-			return st, err
-		}
-		l = ps
-		// The pub/sub layer keeps nothing in Redis: hold back while
+	l, err := r.sender()
+	if err != nil {
+		return st, err
+	}
+	switch {
+	case r.Stack.Backend == BackendPubSub || r.Stack.GroupMembership == MembershipProcess:
+		// Redis does not show the server's backlog: the pub/sub layer keeps
+		// nothing there, and laurel in process mode takes each message out
+		// of its inbox at once (it names one channel, the process's) and
+		// holds its frames in its sockets' queues (queue_size, 256 by
+		// default, full closes the socket with 4008). Hold back while
 		// goBacklog messages are not yet received by the fleet (whose count
-		// is at most one client progress interval old), so neither laurel's
-		// subscriber connection (Redis' client-output-buffer-limit pubsub)
-		// nor its sockets' queues overflow.
+		// is at most one client progress interval old, so the loop errs on
+		// the side of holding back), so neither laurel's subscriber
+		// connection (Redis' client-output-buffer-limit pubsub) nor its
+		// sockets' queues overflow.
 		backlogged = func() bool {
 			return sent.Load()*int64(members)-f.Received() >= goBacklog*int64(members)
 		}
-	} else {
-		cl, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: r.Stack.RedisURL}}})
-		if err != nil {
-			return st, err
-		}
-		defer func() { _ = cl.Close() }()
-		l = cl
+	default:
 		// Closed loop: hold back while the server's inbox (the Redis key of
 		// its process channels, channels_redis capacity 100) holds goBacklog
 		// or more messages, so group_send never drops over capacity and the
@@ -698,17 +703,29 @@ type delivery struct {
 	serverLat bool
 	lat0      histogram
 	t0        time.Time
+	// st is the publisher's account and rep the clients' once the run is
+	// over (runDelivery).
+	st  PublishStats
+	rep ClientReport
 }
 
-// startDelivery opens n sockets subscribed to a fresh task named from tag
-// (each: one task per socket) and starts the measures. The caller defers
-// r.settle once it succeeded.
-func (r *Runner) startDelivery(ctx context.Context, srv *Server, n int, tag string, each, serverLat bool) (*delivery, error) {
+// runDelivery runs a delivery scenario: it opens n sockets of srv
+// subscribed to a fresh task named from tag (each: one task per socket),
+// starts the measures, calls publish, waits for the frames the publisher's
+// account promises (each group_send reaches every member of its group: all
+// the sockets, or with each the one socket of its task), fills res from the
+// clients' report, and waits until srv has discarded the sockets' memberships
+// (settle). The returned delivery holds the publisher's account and the
+// clients' report.
+func (r *Runner) runDelivery(ctx context.Context, name string, srv *Server, n int, tag string, each, serverLat bool,
+	publish func(d *delivery) (PublishStats, error)) (Result, *delivery, error) {
+	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
 	d := &delivery{group: uniq(tag), serverLat: serverLat}
 	o, err := r.open(ctx, srv, n, d.group, each, setupConcurrency, n > 15000, setupRetry503)
 	if err != nil {
-		return nil, err
+		return res, nil, err
 	}
+	defer r.settle(ctx)
 	d.o = o
 	d.before, _ = SampleProcs(srv.PIDs)
 	d.meters = r.sideMeters(o.fleet)
@@ -716,13 +733,22 @@ func (r *Runner) startDelivery(ctx context.Context, srv *Server, n int, tag stri
 		d.lat0 = scrapeHistogram(srv, "laurel_delivery_latency_seconds")
 	}
 	d.t0 = time.Now()
-	return d, nil
+	if d.st, err = publish(d); err != nil {
+		o.fleet.Stop()
+		return res, nil, err
+	}
+	want := d.st.Sent
+	if !each {
+		want *= int64(o.memberships)
+	}
+	r.finish(d, srv, &res, want)
+	return res, d, nil
 }
 
 // finish waits until want frames arrived (or drainQuiet / drainMax), records
 // the server's CPU and the side meters since t0, stops the fleet and fills
-// res from its report and st; it returns the report.
-func (r *Runner) finish(d *delivery, srv *Server, res *Result, st PublishStats, want int64) ClientReport {
+// res from its report (kept in d.rep) and d.st.
+func (r *Runner) finish(d *delivery, srv *Server, res *Result, want int64) {
 	d.o.fleet.WaitReceived(want, drainQuiet, drainMax)
 	res.Values[MetricCPU] = r.cpuSince(srv, d.before, d.t0)
 	d.meters.record(res.Values)
@@ -733,59 +759,41 @@ func (r *Runner) finish(d *delivery, srv *Server, res *Result, st PublishStats, 
 			}
 		}
 	}
-	rep := d.o.fleet.Stop()
-	r.fill(res, d.o, rep, st, want)
-	return rep
+	d.rep = d.o.fleet.Stop()
+	r.fill(res, d.o, d.rep, d.st, want)
 }
 
 // deliveriesPerS records the deliveries per second from t0 to the last
 // receipt.
-func (d *delivery) deliveriesPerS(res *Result, rep ClientReport) {
-	if rep.LastRecv > 0 {
-		res.Values[MetricDeliveriesPS] = float64(rep.Received) / (float64(rep.LastRecv-d.t0.UnixNano()) / 1e9)
+func (d *delivery) deliveriesPerS(res *Result) {
+	if d.rep.LastRecv > 0 {
+		res.Values[MetricDeliveriesPS] = float64(d.rep.Received) / (float64(d.rep.LastRecv-d.t0.UnixNano()) / 1e9)
 	}
 }
 
 // Fanout runs n subscribers of one task, rate msg/s for dur through the real
 // channels_redis group_send; latency, loss, server CPU.
 func (r *Runner) Fanout(ctx context.Context, name string, srv *Server, n int, rate float64, dur time.Duration) (Result, error) {
-	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
-	d, err := r.startDelivery(ctx, srv, n, "fan", false, true)
-	if err != nil {
-		return res, err
-	}
-	defer r.settle(ctx)
-	st, err := r.PublishPython(ctx, "--groups", "task_"+d.group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
-	if err != nil {
-		d.o.fleet.Stop()
-		return res, err
-	}
-	r.finish(d, srv, &res, st, st.Sent*int64(d.o.memberships))
-	return res, nil
+	res, _, err := r.runDelivery(ctx, name, srv, n, "fan", false, true, func(d *delivery) (PublishStats, error) {
+		return r.PublishPython(ctx, "--groups", "task_"+d.group, "--rate", fmt.Sprint(rate), "--duration", fmt.Sprint(dur.Seconds()))
+	})
+	return res, err
 }
 
 // Throughput sends back-to-back group_send of count events to n subscribers;
 // deliveries per second from the first publish to the last receipt.
 func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, count int, publisher string) (Result, error) {
-	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
-	d, err := r.startDelivery(ctx, srv, n, "thr", false, false)
+	res, d, err := r.runDelivery(ctx, name, srv, n, "thr", false, false, func(d *delivery) (PublishStats, error) {
+		if publisher == "go" {
+			return r.PublishGo(ctx, d.group, count, 4, d.o.fleet, d.o.memberships)
+		}
+		return r.PublishPython(ctx, "--groups", "task_"+d.group, "--count", fmt.Sprint(count))
+	})
 	if err != nil {
 		return res, err
 	}
-	defer r.settle(ctx)
-	var st PublishStats
-	if publisher == "go" {
-		st, err = r.PublishGo(ctx, d.group, count, 4, d.o.fleet, d.o.memberships)
-	} else {
-		st, err = r.PublishPython(ctx, "--groups", "task_"+d.group, "--count", fmt.Sprint(count))
-	}
-	if err != nil {
-		d.o.fleet.Stop()
-		return res, err
-	}
-	rep := r.finish(d, srv, &res, st, st.Sent*int64(d.o.memberships))
-	d.deliveriesPerS(&res, rep)
-	res.Note = fmt.Sprintf("publisher %s: %d group_send in %.1fs", publisher, st.Sent, st.ElapsedS)
+	d.deliveriesPerS(&res)
+	res.Note = fmt.Sprintf("publisher %s: %d group_send in %.1fs", publisher, d.st.Sent, d.st.ElapsedS)
 	return res, nil
 }
 
@@ -793,21 +801,15 @@ func (r *Runner) Throughput(ctx context.Context, name string, srv *Server, n, co
 // concurrent Python publishers (like Celery workers) send round robin over
 // the n groups back to back for dur.
 func (r *Runner) ManyGroups(ctx context.Context, name string, srv *Server, n int, dur time.Duration, publishers int) (Result, error) {
-	res := Result{Scenario: name, Server: srv.Name, Values: map[string]float64{}}
-	d, err := r.startDelivery(ctx, srv, n, "many", true, false)
+	res, d, err := r.runDelivery(ctx, name, srv, n, "many", true, false, func(d *delivery) (PublishStats, error) {
+		return r.PublishPython(ctx, "--group-prefix", "task_"+d.group, "--groups-n", fmt.Sprint(n),
+			"--duration", fmt.Sprint(dur.Seconds()), "--concurrency", fmt.Sprint(publishers))
+	})
 	if err != nil {
 		return res, err
 	}
-	defer r.settle(ctx)
-	st, err := r.PublishPython(ctx, "--group-prefix", "task_"+d.group, "--groups-n", fmt.Sprint(n),
-		"--duration", fmt.Sprint(dur.Seconds()), "--concurrency", fmt.Sprint(publishers))
-	if err != nil {
-		d.o.fleet.Stop()
-		return res, err
-	}
-	rep := r.finish(d, srv, &res, st, st.Sent)
-	d.deliveriesPerS(&res, rep)
-	res.Note = fmt.Sprintf("%d Python publishers: %d group_send in %.1fs", publishers, st.Sent, st.ElapsedS)
+	d.deliveriesPerS(&res)
+	res.Note = fmt.Sprintf("%d Python publishers: %d group_send in %.1fs", publishers, d.st.Sent, d.st.ElapsedS)
 	return res, nil
 }
 
