@@ -29,19 +29,13 @@ const (
 // cache already holds the file, so SQLite's default of 2 MiB per connection
 // would only grow the process by up to 2 MiB × the pool size as sessions are
 // read: at 10k sockets that was about 2 KB of RSS per socket.
+//
+// Nor does the fast pool read through a memory map (PRAGMA mmap_size): that
+// saved a pread per page missing this cache, about 10% of a verdict's CPU on
+// a 10,000-session database, but every pooled connection maps the file on
+// its own and the pages it touches count in laurel's RSS once per
+// connection: idle-10k went from 4.3 to 8.3 KB of RSS per socket.
 const sqlitePageCache = "-64"
-
-// sqliteMmapSize is the fast pool's PRAGMA mmap_size, in bytes: SQLite
-// reads the first 256 MiB of the database through a shared read-only memory
-// map instead of one pread per page that misses the small page cache
-// (sqlitePageCache), about 3 µs less CPU per verdict on a 10,000-session
-// database (three preads or so each). It is safe with Django writing: SQLite
-// checks the file's change counter at the start of every read transaction
-// and unmaps the file when it changed, so a page is never read from a stale
-// or truncated mapping. The mapped pages are the system's page cache, which
-// holds the file anyway, but they count in laurel's RSS (as file-backed,
-// shared pages) once per connection that touched them.
-const sqliteMmapSize = "268435456"
 
 // sqlDB is a read-only connection pool to DATABASES["default"].
 type sqlDB struct {
@@ -58,8 +52,7 @@ type sqlDB struct {
 // openSQL opens a pooled, read-only handle:
 //   - SQLite (modernc.org/sqlite, no cgo): file URI with mode=ro (not
 //     immutable, so Django's concurrent writes are seen), a busy timeout and
-//     a small page cache (sqlitePageCache); the fast pool (litePool) has no
-//     busy timeout and reads through a memory map (sqliteMmapSize).
+//     a small page cache (sqlitePageCache).
 //   - PostgreSQL (pgx): default_transaction_read_only=on on every connection.
 //   - MySQL/MariaDB (go-sql-driver/mysql): plain connection; laurel only
 //     issues SELECT statements (grant it SELECT only). Tested against
@@ -85,9 +78,7 @@ func openSQL(cfg Config) (*sqlDB, error) {
 		base := "file:" + (&url.URL{Path: d.Name}).EscapedPath() + "?mode=ro&_pragma=query_only(1)" +
 			"&_pragma=cache_size(" + sqlitePageCache + ")"
 		dsn = base + "&_pragma=busy_timeout(5000)"
-		// busy_timeout 0: never waits for a lock; pages read through a
-		// memory map instead of a pread each.
-		fastDSN = base + "&_pragma=mmap_size(" + sqliteMmapSize + ")"
+		fastDSN = base // busy_timeout 0: never waits for a lock
 	case "django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2":
 		s.dialect, driver = dialectPostgres, "pgx"
 		dsn = postgresDSN(d)
