@@ -173,12 +173,14 @@ type opened struct {
 	// start is when open began (before the client processes were started).
 	start time.Time
 	// subscribed is the time from the fleet's first handshake
-	// (Fleet.FirstConnect) to the last membership seen: with the core layer,
-	// the return of the first membership poll (memberPoll) that saw the
-	// final count of memberships in Redis, so at most one poll interval plus
-	// one ZCARD round trip after that membership became visible; with the
-	// pub/sub layer, the first look at the fleet's progress that showed the
-	// last probed socket (Runner.probe).
+	// (Fleet.FirstConnect) to the last membership seen: where memberships
+	// are counted (Runner.probed), the return of the first membership poll
+	// (memberPoll) that saw the final count of memberships in Redis, so at
+	// most one poll interval plus one ZCARD round trip after that
+	// membership became visible; where sockets are probed (the pub/sub
+	// layer, laurel's process mode with a shared group), the first look at
+	// the fleet's progress that showed the last probed socket
+	// (Runner.probe).
 	subscribed  time.Duration
 	memberships int
 }
@@ -220,7 +222,8 @@ func (r *Runner) members(ctx context.Context, group string, n int, each bool) (i
 }
 
 // open connects n sockets to srv and waits until the server has put every
-// one of them in its task group (membership visible in Redis).
+// one of them in its task group: its membership visible in Redis, or where
+// Redis does not show it (Runner.probed), a probe event received.
 //
 // retry503 is ClientConfig.Retry503: setup connects retry, connect storms
 // (which measure refusals) do not.
