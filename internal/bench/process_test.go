@@ -119,6 +119,23 @@ func TestLeftBehindProcessMode(t *testing.T) {
 	}
 }
 
+// processMember plays a laurel process in process mode: a core layer on
+// url whose one channel, returned, is the member of task group.
+func processMember(t *testing.T, url, group string) (*channelsproto.Layer, string) {
+	t.Helper()
+	proc, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: url}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.Close() })
+	ch := proc.NewChannel()
+	if err := proc.GroupAdd(context.Background(), "task_"+group, ch); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.GroupDiscard(context.Background(), "task_"+group, ch) })
+	return proc, ch
+}
+
 // TestProbeProcessMode checks open's wait for laurel in process mode with the
 // core layer: the probes go through channelsproto.Layer's GroupSend to the
 // group's member (here one process channel, as laurel adds it), and the wait
@@ -129,16 +146,7 @@ func TestProbeProcessMode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	group := uniq("probetest")
-	proc, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: url}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proc.Close() })
-	ch := proc.NewChannel()
-	if err := proc.GroupAdd(ctx, "task_"+group, ch); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proc.GroupDiscard(context.Background(), "task_"+group, ch) })
+	proc, ch := processMember(t, url, group)
 
 	const n = 3
 	w := &worker{conn: make(chan Line, 1), final: make(chan Line, 1)}
@@ -196,16 +204,7 @@ func TestPublishGoProcessModeHoldsBack(t *testing.T) {
 	t.Parallel()
 	_, url := testRedis(t)
 	group := uniq("gotest")
-	proc, err := channelsproto.New(channelsproto.Config{Hosts: []channelsproto.Host{{URL: url}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proc.Close() })
-	ch := proc.NewChannel()
-	if err := proc.GroupAdd(context.Background(), "task_"+group, ch); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proc.GroupDiscard(context.Background(), "task_"+group, ch) })
+	proc, ch := processMember(t, url, group)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	// laurel drains its inbox as fast as messages come; the fleet receives
