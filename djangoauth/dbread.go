@@ -25,11 +25,12 @@ import (
 // start a goroutine per query to watch a cancellable ctx. A dbRead is used
 // by one goroutine; release must be called when the verdict is decided.
 type dbRead struct {
-	db   *sqlDB
-	lite *liteConn // held fast-pool connection (SQLite), nil until first use
-	pg   *sql.Conn // held connection (PostgreSQL), nil until first use
-	vals [6]driver.Value
-	spec pgSpeculation
+	db    *sqlDB
+	since time.Time // when the verdict's read began: no row read is older
+	lite  *liteConn // held fast-pool connection (SQLite), nil until first use
+	pg    *sql.Conn // held connection (PostgreSQL), nil until first use
+	vals  [6]driver.Value
+	spec  pgSpeculation
 }
 
 // pgSpeculation is a user-row query sent to PostgreSQL together with the
@@ -63,7 +64,7 @@ func (r *dbRead) speculate(query string, arg any, columns int) {
 }
 
 // read starts a verdict's access to s.
-func (s *sqlDB) read() dbRead { return dbRead{db: s} }
+func (s *sqlDB) read() dbRead { return dbRead{db: s, since: time.Now()} }
 
 // row reads the first row of query into dest (len(dest) values, as the
 // driver returns them: nil, int64, float64, bool, []byte, string or
@@ -204,12 +205,15 @@ func isSQLiteBusy(err error) bool {
 
 func (r *dbRead) fastRow(query string, dest []any, args []any) (err error) {
 	if r.lite == nil {
-		if r.lite, err = r.db.lite.get(); err != nil {
+		if r.lite, err = r.db.lite.get(r.since); err != nil {
 			return err
 		}
 	}
 	if err = r.lite.row(query, r.vals[:len(dest)], args); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		// Give the connection back (or drop it): the slow path takes over.
+		// Give the connection back (or drop it), its read transaction
+		// ended: the slow path takes over.
+		r.db.lite.putIdle(r.lite)
+		r.lite = nil
 		r.release()
 		return err
 	}

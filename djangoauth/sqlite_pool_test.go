@@ -117,11 +117,11 @@ func TestLitePoolClose(t *testing.T) {
 	t.Parallel()
 	a, _ := sqliteAuthenticator(t, nil)
 	p := a.db.lite
-	c1, err := p.get()
+	c1, err := p.get(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := p.get()
+	c2, err := p.get(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestLitePoolClose(t *testing.T) {
 	if got := len(p.slots); got != 0 {
 		t.Fatalf("%d open connections, want 0", got)
 	}
-	if _, err := p.get(); !errors.Is(err, errPoolClosed) {
+	if _, err := p.get(time.Now()); !errors.Is(err, errPoolClosed) {
 		t.Fatalf("get after close: %v", err)
 	}
 }
@@ -174,19 +174,19 @@ func TestLitePoolIdleExpiry(t *testing.T) {
 	p := a.db.lite
 	now := time.Now()
 	p.now = func() time.Time { return now }
-	c1, err := p.get()
+	c1, err := p.get(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.put(c1)
 	now = now.Add(liteMaxIdle)
-	if c, err := p.get(); err != nil || c != c1 {
+	if c, err := p.get(time.Now()); err != nil || c != c1 {
 		t.Fatalf("connection idle for liteMaxIdle not reused: %p %v", c, err)
 	} else {
 		p.put(c)
 	}
 	now = now.Add(liteMaxIdle + time.Nanosecond)
-	c2, err := p.get()
+	c2, err := p.get(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,5 +250,85 @@ func TestSQLiteFastPoolSeesWrites(t *testing.T) {
 		if v := a.VerdictForSessionKey(ctx, k); v.Reason != ReasonNoSession {
 			t.Fatalf("deleted session after VACUUM: %+v", v)
 		}
+	}
+}
+
+// TestLitePoolHandoffFreshness: a connection given back in its read
+// transaction to a waiting verdict keeps that transaction only for a verdict
+// whose read began before the transaction did. On a WAL database (where
+// Django's writes commit under a reader's snapshot) a verdict that began
+// after a session was deleted must not see it in an older snapshot.
+func TestLitePoolHandoffFreshness(t *testing.T) {
+	t.Parallel()
+	a, fx := sqliteAuthenticator(t, func(c *Config) { c.MaxOpenConns = 1 })
+	key := validKey(t, fx)
+	ctx := context.Background()
+	w, err := sql.Open("sqlite", "file:"+a.cfg.Database.Name+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec(`PRAGMA journal_mode=WAL`); err != nil {
+		t.Fatal(err)
+	}
+	p := a.db.lite
+	// handOff gives rd's connection, in its read transaction, to the load
+	// of key that load runs on another goroutine once it waits for it.
+	handOff := func(rd *dbRead, load func() error) error {
+		done := make(chan error, 1)
+		go func() { done <- load() }()
+		select {
+		case p.handoff <- rd.lite:
+			rd.lite = nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("no verdict waited for the connection")
+		}
+		return <-done
+	}
+
+	// A verdict that began before the transaction keeps it.
+	early := a.db.read()
+	first := a.db.read()
+	if _, err := a.store.load(ctx, &first, key); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.users.get(ctx, &first, int64(1)); err != nil || u == nil {
+		t.Fatalf("user row: %v, %v", u, err)
+	}
+	err = handOff(&first, func() error {
+		defer early.release()
+		_, err := a.store.load(ctx, &early, key)
+		return err
+	})
+	if err != nil || p.reused.Load() != 1 {
+		t.Fatalf("verdict begun before the transaction: %v, %d reused", err, p.reused.Load())
+	}
+
+	// One that began after it, and after a delete committed, gets a fresh
+	// one and does not see the session.
+	held := a.db.read()
+	if _, err := a.store.load(ctx, &held, key); err != nil {
+		t.Fatal(err)
+	}
+	// The user row read last, as in a verdict: the session query that
+	// follows does not end the transaction by running the same statement.
+	if u, err := a.users.get(ctx, &held, int64(1)); err != nil || u == nil {
+		t.Fatalf("user row: %v, %v", u, err)
+	}
+	if _, err := w.Exec(`DELETE FROM django_session WHERE session_key = ?`, key); err != nil {
+		t.Fatal(err)
+	}
+	late := a.db.read()
+	err = handOff(&held, func() error {
+		defer late.release()
+		_, err := a.store.load(ctx, &late, key)
+		return err
+	})
+	if !errors.Is(err, errNoSession) {
+		t.Fatalf("verdict begun after the delete read %v, want errNoSession", err)
+	}
+	if p.reused.Load() != 1 {
+		t.Fatalf("%d reused, want still 1", p.reused.Load())
 	}
 }
