@@ -133,8 +133,11 @@ func Targets(pairs []Pair) []TargetRow {
 	}
 	rows = append(rows, TargetRow{"≥ 100k concurrent sockets on one machine", m, verdict(measured, ok)})
 
-	// p99 at 1k subscribers × 20 msg/s, both layers.
+	// p99 at 1k subscribers × 20 msg/s, both layers and both membership
+	// modes: each configuration is judged on its own.
 	parts, measured, ok = nil, false, true
+	var p99Missed []string
+	p99Rows := 0
 	for _, p := range pairs {
 		base, _, _ := strings.Cut(p.Scenario, "/")
 		if base != targetFanoutScenario {
@@ -146,13 +149,21 @@ func Targets(pairs []Pair) []TargetRow {
 		}
 		measured = true
 		ok = ok && l <= targetP99ms
+		p99Rows++
+		if l > targetP99ms {
+			p99Missed = append(p99Missed, p.Scenario)
+		}
 		part := fmt.Sprintf("%s: laurel %s ms", p.Scenario, num(l))
 		if d, okd := val(p.Daphne, MetricP99); okd {
 			part += fmt.Sprintf(" (Daphne %s ms)", num(d))
 		}
 		parts = append(parts, part)
 	}
-	rows = append(rows, TargetRow{"p99 ≤ 20 ms at 1k subscribers × 20 msg/s", orDash(parts), verdict(measured, ok)})
+	p99Verdict := verdict(measured, ok)
+	if measured && !ok && len(p99Missed) < p99Rows {
+		p99Verdict = fmt.Sprintf("met in %d of %d configurations (missed: %s)", p99Rows-len(p99Missed), p99Rows, strings.Join(p99Missed, ", "))
+	}
+	rows = append(rows, TargetRow{"p99 ≤ 20 ms at 1k subscribers × 20 msg/s", orDash(parts), p99Verdict})
 
 	// No frame lost.
 	var lost, dLost float64
