@@ -46,36 +46,43 @@ func BenchmarkEventFrame(b *testing.B) {
 // BenchmarkDeliverFanout measures Deliver to n local sockets: one encode,
 // n non-blocking enqueues.
 func BenchmarkDeliverFanout(b *testing.B) {
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
-			layer := newFakeLayer()
-			srv, err := New(Config{Layer: layer, Authenticator: &fakeAuth{}, QueueSize: 1024})
-			if err != nil {
-				b.Fatal(err)
-			}
-			channels := make([]string, n)
-			socks := make([]*socket, n)
-			for i := range channels {
-				sk := newSocket(srv, srv.routes[0], nil, Verdict{}, "", "", "/ws/tasks/")
-				channels[i] = sk.channel
-				socks[i] = sk
-				srv.register(sk)
-			}
-			now := time.Now()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				srv.Deliver(channels, benchEvent, now)
-				// The sockets are not started: empty their queues as a
-				// flusher would.
-				for _, sk := range socks {
-					sk.wmu.Lock()
-					clear(sk.q)
-					sk.q = sk.q[:0]
-					sk.wmu.Unlock()
+	for _, mode := range []GroupMembership{MembershipSocket, MembershipProcess} {
+		for _, n := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("membership=%s/sockets=%d", mode, n), func(b *testing.B) {
+				layer := newFakeLayer()
+				srv, err := New(Config{Layer: layer, Authenticator: &fakeAuth{}, QueueSize: 1024, GroupMembership: mode})
+				if err != nil {
+					b.Fatal(err)
 				}
-			}
-		})
+				layer.srv = srv
+				socks := make([]*socket, n)
+				for i := range socks {
+					sk := newSocket(srv, srv.routes[0], nil, Verdict{}, "", "", "/ws/tasks/")
+					socks[i] = sk
+					srv.register(sk)
+					if err := srv.addMember(context.Background(), "task_b", sk); err != nil {
+						b.Fatal(err)
+					}
+				}
+				// What the layer's message names: every socket's channel,
+				// or the process's one channel for the group.
+				channels := layer.members("task_b")
+				now := time.Now()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					srv.Deliver(channels, benchEvent, now)
+					// The sockets are not started: empty their queues as a
+					// flusher would.
+					for _, sk := range socks {
+						sk.wmu.Lock()
+						clear(sk.q)
+						sk.q = sk.q[:0]
+						sk.wmu.Unlock()
+					}
+				}
+			})
+		}
 	}
 }
 
