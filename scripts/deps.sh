@@ -51,9 +51,25 @@ venv_for() {
   sha256sum "$req" | cut -d' ' -f1 >"$stamp"
 }
 venv_for .venv compat_tests/requirements.txt
+# The compat venvs are independent: build them at the same time (pip's cache is safe to share),
+# each into a log printed once it is done; any failure fails the script after all have ended.
+jobs=()
 for req in compat_tests/envs/*.txt; do
   [ -e "$req" ] || continue
-  venv_for ".venvs/$(basename "$req" .txt)" "$req"
+  log=$(mktemp)
+  (venv_for ".venvs/$(basename "$req" .txt)" "$req") >"$log" 2>&1 &
+  jobs+=("$!|$log|$req")
 done
+failed=0
+for j in ${jobs[@]+"${jobs[@]}"}; do
+  IFS='|' read -r pid log req <<<"$j"
+  if ! wait "$pid"; then
+    failed=1
+    echo "deps: building the venv for $req failed:"
+  fi
+  cat "$log"
+  rm -f "$log"
+done
+[ "$failed" = 0 ] || exit 1
 
 go mod download
