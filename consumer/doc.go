@@ -5,7 +5,9 @@
 // Authenticator (the Django session), checks Origin with an OriginPolicy
 // (Django's ALLOWED_HOSTS), gives each socket a channel name from a Layer
 // (channels_redis), joins the route's groups, turns client JSON actions into
-// group_add / group_discard, and forwards channel-layer events to the socket as
+// group_add / group_discard (of the socket's own channel, or with
+// MembershipProcess of one channel per Server and group, shared by its local
+// subscribers), and forwards channel-layer events to the socket as
 // JSON frames, exactly as a Channels AsyncJsonWebsocketConsumer whose handlers
 // call send_json(event) with the event type's dots replaced by underscores
 // (channels 4.3.2, channels.consumer.get_handler_name).
