@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -13,7 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from harness.servers import start_postgres, start_redis  # noqa: E402
+from harness.servers import scratch_dir, start_postgres, start_redis  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +51,7 @@ _built: dict[str, str] = {}
 @pytest.fixture(scope="session")
 def go_build():
     """go_build("./compat_tests/cmd/layerctl") -> path of a binary built with -race."""
-    out = tempfile.mkdtemp(prefix="laurel-bin-")
+    out = scratch_dir("laurel-bin-")
 
     def build(pkg: str) -> str:
         if pkg in _built:

@@ -9,7 +9,6 @@ the Go channel.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ import redis as redis_py
 from channels_redis.core import RedisChannelLayer
 
 from channelsproto.client import HAS_ADDRESS_KWARGS, assert_same
+from harness.servers import scratch_dir
 
 pytestmark = pytest.mark.wire
 PASSWORD = "s3cret:/@pw"
@@ -26,7 +26,7 @@ PASSWORD = "s3cret:/@pw"
 @pytest.fixture
 def secured(redis_factory):
     """A password-protected redis-server that also listens on a unix socket."""
-    sock = os.path.join(tempfile.mkdtemp(prefix="laurel-sock-"), "redis.sock")
+    sock = os.path.join(scratch_dir("laurel-sock-"), "redis.sock")
     server = redis_factory(["--requirepass", PASSWORD, "--unixsocket", sock, "--unixsocketperm", "700"])
     return server, sock
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import time
 
 import pytest
 import redis as redis_py
 
 from channelsproto.client import GoError, assert_same, py_receive
-from harness.servers import free_port, wait_port
+from harness.servers import free_port, scratch_dir, wait_port
 
 pytestmark = [pytest.mark.wire, pytest.mark.slow]
 MASTER = "laurelmaster"
@@ -34,7 +33,7 @@ class Sentinel:
 
     def __init__(self, master_port: int, password: str | None = None, auth_pass: str | None = None):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="laurel-sentinel-")
+        self.dir = scratch_dir("laurel-sentinel-")
         conf = os.path.join(self.dir, "sentinel.conf")
         with open(conf, "w") as f:
             f.write(

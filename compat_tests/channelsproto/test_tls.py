@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 
 import pytest
 
 from channelsproto.client import HAS_ADDRESS_KWARGS, GoError, assert_same, py_receive
-from harness.servers import free_port
+from harness.servers import free_port, scratch_dir
 
 pytestmark = pytest.mark.wire
 
 
 @pytest.fixture(scope="module")
 def cert():
-    d = tempfile.mkdtemp(prefix="laurel-tls-")
+    d = scratch_dir("laurel-tls-")
     key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,

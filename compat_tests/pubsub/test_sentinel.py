@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import time
 
 import pytest
 import redis as redis_py
 
-from harness.servers import free_port, wait_port
+from harness.servers import free_port, scratch_dir, wait_port
 from pubsub.client import GoError, assert_same, py_receive_pubsub, wait_subscribers
 
 pytestmark = [pytest.mark.wire, pytest.mark.slow]
@@ -30,7 +29,7 @@ MASTER = "laurelpsmaster"
 class Sentinel:
     def __init__(self, master_port: int):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="laurel-ps-sentinel-")
+        self.dir = scratch_dir("laurel-ps-sentinel-")
         conf = os.path.join(self.dir, "sentinel.conf")
         with open(conf, "w") as f:
             f.write(
