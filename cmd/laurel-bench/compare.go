@@ -122,6 +122,16 @@ func runCompare(ctx context.Context, args []string) error {
 		}
 		run.Laurel = fmt.Sprintf("commit %s (`git archive` of HEAD, built with `go build` without `-race`)", commit)
 	default:
+		// The stack starts laurel from its own temporary directory: a
+		// relative path must not be resolved there.
+		abs, err := filepath.Abs(f.laurelBin)
+		if err != nil {
+			return err
+		}
+		if st, err := os.Stat(abs); err != nil || st.IsDir() {
+			return fmt.Errorf("-laurel-bin %s: not a file (%v)", f.laurelBin, err)
+		}
+		f.laurelBin = abs
 		run.Laurel = fmt.Sprintf("%s (-laurel-bin), commit %s", f.laurelBin, firstNonEmpty(f.laurelCommit, "not given"))
 	}
 	if f.scenarios != "" {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,7 +29,14 @@ type FleetSpec struct {
 	Each  bool
 	// Concurrency is handshakes in flight per process. Zero means 100.
 	Concurrency int
-	// SourceIPs, when true, binds process k to 127.0.0.(2+k).
+	// SourceIPs, when true, binds process k's sockets round robin to its
+	// own SourcesPerProc loopback addresses, 127.0.0.(2+8k) to
+	// 127.0.0.(9+8k). Linux picks a connect()'s source port among those
+	// not in use with the same source and destination: with one source
+	// address per process, a process's ~14,000 even ephemeral ports fill up
+	// towards the end of a large storm and each connect() then probes
+	// many taken ports (__inet_check_established) in the client's kernel
+	// time, slowing the clients, not the server.
 	SourceIPs bool
 	// Retry503 as in ClientConfig.
 	Retry503 int
@@ -75,7 +83,7 @@ func StartFleet(ctx context.Context, s FleetSpec) (*Fleet, error) {
 			args = append(args, "-retry-503", fmt.Sprint(s.Retry503))
 		}
 		if s.SourceIPs {
-			args = append(args, "-source", fmt.Sprintf("127.0.0.%d", 2+k))
+			args = append(args, "-source", sourceAddrs(k))
 		}
 		if s.CPUProfile != "" {
 			args = append(args, "-cpuprofile", fmt.Sprintf("%s%d.pprof", s.CPUProfile, k))
@@ -254,4 +262,17 @@ func minNonZero(a, b int64) int64 {
 		return a
 	}
 	return min(a, b)
+}
+
+// SourcesPerProc is how many loopback source addresses each client process
+// binds its sockets to with FleetSpec.SourceIPs.
+const SourcesPerProc = 8
+
+// sourceAddrs lists client process k's source addresses, comma-separated.
+func sourceAddrs(k int) string {
+	addrs := make([]string, SourcesPerProc)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("127.0.0.%d", 2+SourcesPerProc*k+i)
+	}
+	return strings.Join(addrs, ",")
 }

@@ -848,7 +848,7 @@ func (r *Runner) Storm(ctx context.Context, name string, srv *Server, n, conc in
 	if r.Stack.PGPID > 0 {
 		dbCPU = newCPUMeter(func() []int { return WithChildren(r.Stack.PGPID) })
 	}
-	o, err := r.open(ctx, srv, n, group, false, conc, n > 15000, 0)
+	o, err := r.open(ctx, srv, n, group, false, conc, true, 0)
 	if err != nil {
 		return res, err
 	}
