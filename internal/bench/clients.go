@@ -117,7 +117,7 @@ type ClientReport struct {
 type clientRun struct {
 	cfg        ClientConfig
 	dialer     *wsDialer
-	local      []net.Addr
+	local      []*endpoint
 	subPrefix  []byte // {"action":"subscribe","task_id":"<group>
 	lat, hs    Histogram
 	received   atomic.Int64
@@ -147,35 +147,11 @@ type clientRun struct {
 // processes share the machine's cores with the server they load, so their
 // cost per socket and per frame is kept small.
 func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 100
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 30 * time.Second
-	}
-	if cfg.Progress <= 0 {
-		cfg.Progress = 100 * time.Millisecond
-	}
-	if len(cfg.Cookies) == 0 {
-		return fmt.Errorf("bench: no cookies")
-	}
-	d, err := newWSDialer(cfg.URL, cfg.Origin, cfg.HandshakeTimeout)
+	r, err := newClientRun(cfg)
 	if err != nil {
 		return err
 	}
-	r := &clientRun{cfg: cfg, dialer: d}
-	for _, ip := range cfg.SourceIPs {
-		a := net.ParseIP(ip)
-		if a == nil {
-			return fmt.Errorf("bench: source address %q is not an IP", ip)
-		}
-		r.local = append(r.local, &net.TCPAddr{IP: a})
-	}
-	g, err := json.Marshal(cfg.Group)
-	if err != nil {
-		return err
-	}
-	r.subPrefix = append([]byte(`{"action":"subscribe","task_id":`), g[:len(g)-1]...)
+	cfg = r.cfg
 	enc := json.NewEncoder(out)
 	var wg, readers sync.WaitGroup
 	var next atomic.Int64
@@ -184,16 +160,19 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	// net's stack: doing them all on a few long-lived goroutines grows a
 	// stack once per dialer, not once per socket, and leaves each socket's
 	// reader goroutine the small stack its read loop needs.
-	for range min(cfg.Concurrency, cfg.N) {
+	dialers := min(cfg.Concurrency, cfg.N)
+	guard := newHandshakeGuard(ctx, dialers, cfg.HandshakeTimeout)
+	for w := range dialers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			s := guard.slot(w)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= cfg.N {
 					return
 				}
-				c := r.connect(ctx, i)
+				c := r.connect(ctx, s, i)
 				if c == nil {
 					continue
 				}
@@ -210,6 +189,7 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 		}()
 	}
 	wg.Wait()
+	guard.Close()
 	rep.ConnectEnd = time.Now().UnixNano()
 	r.mu.Lock()
 	rep.Connected, rep.Failed, rep.FirstError = len(r.conns), r.failed, r.firstErr
@@ -257,17 +237,58 @@ func (r *clientRun) fail(err error) {
 	r.mu.Unlock()
 }
 
-// connect opens, subscribes and returns socket i, or nil if that failed
-// (counted in r.failed).
-func (r *clientRun) connect(ctx context.Context, i int) *wsConn {
+// newClientRun validates cfg and applies its defaults.
+func newClientRun(cfg ClientConfig) (*clientRun, error) {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 100
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 30 * time.Second
+	}
+	if cfg.Progress <= 0 {
+		cfg.Progress = 100 * time.Millisecond
+	}
+	if len(cfg.Cookies) == 0 {
+		return nil, fmt.Errorf("bench: no cookies")
+	}
+	d, err := newWSDialer(cfg.URL, cfg.Origin, cfg.HandshakeTimeout)
+	if err != nil {
+		return nil, err
+	}
+	r := &clientRun{cfg: cfg, dialer: d}
+	for _, ip := range cfg.SourceIPs {
+		a := net.ParseIP(ip)
+		if a == nil {
+			return nil, fmt.Errorf("bench: source address %q is not an IP", ip)
+		}
+		r.local = append(r.local, newEndpoint(&net.TCPAddr{IP: a}))
+	}
+	g, err := json.Marshal(cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	r.subPrefix = append([]byte(`{"action":"subscribe","task_id":`), g[:len(g)-1]...)
+	return r, nil
+}
+
+// connect opens and subscribes socket i in slot s of the handshake guard,
+// and returns it, or nil if that failed (counted in r.failed). ctx bounds
+// the waits before a retry.
+func (r *clientRun) connect(ctx context.Context, s *handshakeSlot, i int) *wsConn {
 	cfg := r.cfg
-	var local net.Addr
+	var local *endpoint
 	if len(r.local) > 0 {
 		local = r.local[i%len(r.local)]
 	}
 	cookie := cfg.Cookies[i%len(cfg.Cookies)]
+	var b [128]byte
+	sub := append(b[:0], r.subPrefix...)
+	if cfg.Each {
+		sub = strconv.AppendInt(sub, int64(cfg.Offset+i), 10)
+	}
+	sub = append(sub, `"}`...)
 	start := time.Now()
-	c, err := r.dialer.dial(ctx, local, cookie)
+	c, err := r.dialer.dial(s, local, cookie, sub, start)
 	var he *handshakeError
 	for try := 0; try < cfg.Retry503 && errors.As(err, &he) && he.Status == http.StatusServiceUnavailable; try++ {
 		// Refused while the server is briefly not ready: come back after
@@ -281,26 +302,9 @@ func (r *clientRun) connect(ctx context.Context, i int) *wsConn {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		c, err = r.dialer.dial(ctx, local, cookie)
+		c, err = r.dialer.dial(s, local, cookie, sub, time.Now())
 	}
 	if err != nil {
-		r.fail(err)
-		return nil
-	}
-	var b [128]byte
-	msg := append(b[:0], r.subPrefix...)
-	if cfg.Each {
-		msg = strconv.AppendInt(msg, int64(cfg.Offset+i), 10)
-	}
-	msg = append(msg, `"}`...)
-	// The subscribe write still falls under the handshake's deadline.
-	if err := c.writeText(msg); err != nil {
-		_ = c.close()
-		r.fail(err)
-		return nil
-	}
-	if err := c.nc.SetDeadline(time.Time{}); err != nil {
-		_ = c.close()
 		r.fail(err)
 		return nil
 	}

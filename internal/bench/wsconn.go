@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -90,12 +90,20 @@ func validCloseCode(code int) bool {
 	return code >= 3000 && code <= 4999
 }
 
+// conn is a client socket's connection: an *os.File on Linux (dialTCP),
+// a net.Conn elsewhere and in tests.
+type conn interface {
+	io.ReadWriteCloser
+	SetDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
 // wsConn is one client socket after a successful handshake. Reading and
 // writing happen on one goroutine (the socket's reader: pongs and close
 // replies are written from readMessage); close may be called from any
 // goroutine, and makes a blocked readMessage return an error.
 type wsConn struct {
-	nc net.Conn
+	nc conn
 	// buf[r:w] is received and not yet parsed.
 	buf  []byte
 	r, w int
@@ -105,6 +113,15 @@ type wsConn struct {
 	fragOp byte
 	// busy is set when the last read filled the buffer.
 	busy bool
+	// small is buf's first array (one allocation per socket, not two).
+	small [readBufSize]byte
+}
+
+// newWSConn returns a wsConn on nc with the initial read buffer.
+func newWSConn(nc conn) *wsConn {
+	c := &wsConn{nc: nc}
+	c.buf = c.small[:]
+	return c
 }
 
 // close closes the TCP connection without a close frame (the benchmark's
@@ -335,9 +352,16 @@ func maskBytes(b []byte, key [4]byte) {
 }
 
 // writeText writes one masked text message (the subscribe frame), under
-// whatever write deadline the connection has.
+// whatever write deadline the connection has. The frame is built in the
+// read buffer's free tail when it fits (the socket's reader is not running
+// yet, or is this goroutine), so that it is not allocated.
 func (c *wsConn) writeText(payload []byte) error {
-	var b [256]byte
-	_, err := c.nc.Write(appendFrame(b[:0], opText, payload))
+	var frame []byte
+	if n := 14 + len(payload); len(c.buf)-c.w >= n {
+		frame = appendFrame(c.buf[c.w:c.w], opText, payload)
+	} else {
+		frame = appendFrame(make([]byte, 0, n), opText, payload)
+	}
+	_, err := c.nc.Write(frame)
 	return err
 }

@@ -2,7 +2,7 @@ package bench
 
 import (
 	"bytes"
-	"context" //nolint:gosec // RFC 6455 §4.2.2 defines Sec-WebSocket-Accept with SHA-1
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/laurel-server/laurel/internal/wsproto"
@@ -51,17 +53,19 @@ func (e *handshakeError) Unwrap() error { return errBadHandshake }
 // wsDialer opens the client sockets of one process. Its fields are set once
 // by newWSDialer and only read afterwards: it is safe for concurrent use.
 type wsDialer struct {
-	addr string
+	addr   string
+	remote *endpoint
+	// name names the connections in their errors ("tcp 127.0.0.1:8000").
+	name string
 	// head is the request up to and including "Cookie: "; the cookie, the
 	// key and the end of the request follow.
 	head    []byte
 	timeout time.Duration
-	dialer  net.Dialer
 }
 
 // newWSDialer prepares the handshakes to rawURL (ws:// only: the benchmark
 // stack listens on loopback without TLS) with Origin origin, each bounded
-// by timeout.
+// by timeout. The host is resolved here, once.
 func newWSDialer(rawURL, origin string, timeout time.Duration) (*wsDialer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -74,13 +78,14 @@ func newWSDialer(rawURL, origin string, timeout time.Duration) (*wsDialer, error
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "80")
 	}
+	ra, err := net.ResolveTCPAddr("tcp", host)
+	if err != nil {
+		return nil, fmt.Errorf("bench: url %q: %w", rawURL, err)
+	}
 	path := u.RequestURI()
 	head := fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: ", path, u.Host, origin)
-	return &wsDialer{addr: host, head: head, timeout: timeout,
-		// Keep-alive probes are pointless on loopback and cost three
-		// setsockopt calls per socket.
-		dialer: net.Dialer{Timeout: timeout, KeepAlive: -1}}, nil
+	return &wsDialer{addr: host, remote: newEndpoint(ra), name: "tcp " + ra.String(), head: head, timeout: timeout}, nil
 }
 
 // newKey returns a fresh Sec-WebSocket-Key. It comes from math/rand/v2's
@@ -100,30 +105,30 @@ func newKey() (key [24]byte) {
 // request with cookie and checks the response strictly: status 101,
 // "Upgrade: websocket", an "upgrade" token in Connection, the
 // Sec-WebSocket-Accept of our key, and no extension or subprotocol (we ask
-// for none). A response with another status is a *handshakeError. The whole
-// handshake is bounded by the dialer's timeout, and that deadline is still
-// set on the returned connection (the caller's first write falls under it
-// too; the caller clears it); cancelling ctx aborts the handshake.
-func (d *wsDialer) dial(ctx context.Context, local net.Addr, cookie string) (_ *wsConn, err error) {
-	nd := d.dialer
-	if local != nil {
-		nd.LocalAddr, nd.Control = local, noPortControl
-	}
-	nc, err := nd.DialContext(ctx, "tcp", d.addr)
+// for none). A response with another status is a *handshakeError. Then, if
+// sub is not nil, it writes sub as the socket's first text message. All of
+// it runs in slot s of d's guard, which bounds it by d.timeout and cuts it
+// when the guard's ctx is cancelled (an error then; a cancelled ctx also
+// fails a dial before it starts); the returned connection has no deadline.
+// start is when the caller began this connect (the timeout runs from it).
+func (d *wsDialer) dial(s *handshakeSlot, local *endpoint, cookie string, sub []byte, start time.Time) (_ *wsConn, err error) {
+	nc, err := dialTCP(local, d.remote, d.name)
 	if err != nil {
 		return nil, err
 	}
+	c := newWSConn(nc)
+	if err := s.begin(nc, start); err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
 	defer func() {
+		if cut := s.end(); cut != nil && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			err = cut
+		}
 		if err != nil {
 			_ = nc.Close()
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if err := nc.SetDeadline(time.Now().Add(d.timeout)); err != nil {
-		return nil, err
-	}
-	c := &wsConn{nc: nc, buf: make([]byte, readBufSize)}
 	key := newKey()
 	req := c.buf[:0] // the read buffer is free until the response comes (a longer request gets its own array)
 	req = append(req, d.head...)
@@ -143,6 +148,11 @@ func (d *wsDialer) dial(ctx context.Context, local net.Addr, cookie string) (_ *
 		return nil, err
 	}
 	c.r = end // what follows the head is the first frames
+	if sub != nil {
+		if err := c.writeText(sub); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -237,4 +247,120 @@ func hasToken(v []byte, token string) bool {
 		}
 	}
 	return false
+}
+
+// handshakeGuard bounds the handshakes in flight without a deadline or a
+// context registration per handshake: each handshake runs in a slot (one per
+// dialing goroutine), and one watcher goroutine cuts a slot's handshake, by
+// setting a past deadline on its connection, once it has run for longer
+// than the timeout (checked every tick: a handshake is cut between timeout
+// and timeout + tick after it started), or at once when ctx is cancelled.
+// A handshake costs two uncontended mutex operations, where a deadline set
+// and cleared cost two runtime timer updates, and context.AfterFunc a
+// registration in ctx.
+type handshakeGuard struct {
+	slots   []handshakeSlot
+	timeout time.Duration
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// handshakeSlot is one slot of a handshakeGuard, used by one goroutine at a
+// time (begin, then end).
+type handshakeSlot struct {
+	ctx context.Context
+	mu  sync.Mutex
+	// c is the connection of the handshake in progress, nil when none.
+	c     conn
+	start time.Time
+	// cut is why the watcher cut the handshake in progress (nil if not).
+	cut error
+	// cancelled is set once ctx is cancelled: no handshake begins after.
+	cancelled bool
+}
+
+// pastDeadline is the deadline that makes a connection's I/O fail at once.
+var pastDeadline = time.Unix(1, 0)
+
+// errHandshakeTimeout reports a handshake cut by its timeout after its I/O
+// was done.
+var errHandshakeTimeout = fmt.Errorf("bench: handshake timeout: %w", os.ErrDeadlineExceeded)
+
+// newHandshakeGuard returns a guard of n slots whose handshakes are bounded
+// by timeout and cut when ctx is cancelled, and starts its watcher. Close
+// stops the watcher.
+func newHandshakeGuard(ctx context.Context, n int, timeout time.Duration) *handshakeGuard {
+	g := &handshakeGuard{slots: make([]handshakeSlot, n), timeout: timeout,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for i := range g.slots {
+		g.slots[i].ctx = ctx
+	}
+	tick := min(max(timeout/10, time.Millisecond), 100*time.Millisecond)
+	go g.watch(ctx, tick)
+	return g
+}
+
+// slot returns slot i.
+func (g *handshakeGuard) slot(i int) *handshakeSlot { return &g.slots[i] }
+
+// Close stops the watcher and waits for it. It must not be called twice.
+func (g *handshakeGuard) Close() {
+	close(g.stop)
+	<-g.done
+}
+
+func (g *handshakeGuard) watch(ctx context.Context, tick time.Duration) {
+	defer close(g.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-ctx.Done():
+			for i := range g.slots {
+				s := &g.slots[i]
+				s.mu.Lock()
+				s.cancelled = true
+				if s.c != nil && s.cut == nil {
+					s.cut = ctx.Err()
+					_ = s.c.SetDeadline(pastDeadline)
+				}
+				s.mu.Unlock()
+			}
+			return
+		case now := <-t.C:
+			for i := range g.slots {
+				s := &g.slots[i]
+				s.mu.Lock()
+				if s.c != nil && s.cut == nil && now.Sub(s.start) > g.timeout {
+					s.cut = errHandshakeTimeout
+					_ = s.c.SetDeadline(pastDeadline)
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+// begin puts the handshake on c, which started at start, in s. It fails if
+// the guard's ctx is cancelled.
+func (s *handshakeSlot) begin(c conn, start time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancelled {
+		return s.ctx.Err()
+	}
+	s.c, s.start, s.cut = c, start, nil
+	return nil
+}
+
+// end takes the handshake out of s and returns why the watcher cut it (nil
+// if it did not: then its connection has no deadline; if it did, the
+// connection's deadline is past and it must be discarded).
+func (s *handshakeSlot) end() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c = nil
+	return s.cut
 }

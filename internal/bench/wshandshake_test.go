@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,17 +114,15 @@ func TestDialGorillaServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.dial(context.Background(), nil, "sessionid=other"); !strings.Contains(fmtErr(err), "(HTTP 403)") {
+	s := testGuard(t, context.Background(), 5*time.Second)
+	if _, err := d.dial(s, nil, "sessionid=other", nil, time.Now()); !strings.Contains(fmtErr(err), "(HTTP 403)") {
 		t.Fatalf("dial with a bad cookie: %v, want a 403", err)
 	}
-	c, err := d.dial(context.Background(), nil, "sessionid=s1")
+	c, err := d.dial(s, nil, "sessionid=s1", []byte(`{"action":"subscribe","task_id":"g"}`), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = c.close() }()
-	if err := c.writeText([]byte(`{"action":"subscribe","task_id":"g"}`)); err != nil {
-		t.Fatal(err)
-	}
 	for _, want := range []string{long, "after ping"} {
 		m, err := c.readMessage()
 		if err != nil || !bytes.Equal(m, []byte(want)) {
@@ -142,6 +143,15 @@ func TestDialGorillaServer(t *testing.T) {
 	}
 }
 
+// testGuard returns the only slot of a handshake guard on ctx with timeout,
+// closed when the test ends.
+func testGuard(t *testing.T, ctx context.Context, timeout time.Duration) *handshakeSlot {
+	t.Helper()
+	g := newHandshakeGuard(ctx, 1, timeout)
+	t.Cleanup(g.Close)
+	return g.slot(0)
+}
+
 func TestDialTimeout(t *testing.T) {
 	t.Parallel()
 	// A server that accepts the TCP connection and never answers.
@@ -154,15 +164,131 @@ func TestDialTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := d.dial(context.Background(), nil, "c=1"); err == nil || time.Since(start) > 5*time.Second {
+	_, err = d.dial(testGuard(t, context.Background(), 200*time.Millisecond), nil, "c=1", nil, start)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) < 200*time.Millisecond || time.Since(start) > 5*time.Second {
 		t.Fatalf("dial to a silent server: %v after %v, want a timeout after 200ms", err, time.Since(start))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d.timeout = time.Minute
+	s := testGuard(t, ctx, time.Minute)
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start = time.Now()
-	if _, err := d.dial(ctx, nil, "c=1"); err == nil || time.Since(start) > 5*time.Second {
-		t.Fatalf("dial cancelled: %v after %v, want an error at once", err, time.Since(start))
+	if _, err := d.dial(s, nil, "c=1", nil, start); !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
+		t.Fatalf("dial cancelled: %v after %v, want context.Canceled at once", err, time.Since(start))
+	}
+	if _, err := d.dial(s, nil, "c=1", nil, time.Now()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("dial after the cancel: %v, want context.Canceled", err)
+	}
+}
+
+// TestDialRefused dials a port nobody listens on: the error comes from the
+// request's write, at once.
+func TestDialRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	d, err := newWSDialer("ws://"+addr+"/", "http://x", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := d.dial(testGuard(t, context.Background(), time.Minute), nil, "c=1", nil, start); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to a closed port: %v after %v, want ECONNREFUSED", err, time.Since(start))
+	}
+}
+
+// TestDialFirstFrameWithResponse has the server send the 101 and the first
+// frame in one write, before the subscribe: the frame must not be lost with
+// the response head. The server then checks the subscribe frame.
+func TestDialFirstFrameWithResponse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer func() { _ = c.Close() }()
+		req := readUntil(c, "\r\n\r\n")
+		_, key, _ := strings.Cut(string(req), "Sec-WebSocket-Key: ")
+		key, _, _ = strings.Cut(key, "\r\n")
+		acc := wsproto.Accept(key)
+		resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + string(acc[:]) + "\r\n\r\n"
+		_, _ = c.Write(append([]byte(resp), serverFrame(true, 0, opText, []byte("first"), false)...))
+		op, p := readClientFrame(t, c)
+		if op != opText {
+			p = nil
+		}
+		got <- p
+	}()
+	d, err := newWSDialer("ws://"+ln.Addr().String()+"/ws/", "http://x", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.dial(testGuard(t, context.Background(), 5*time.Second), newEndpoint(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}), "c=1", []byte("sub"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.close() }()
+	if m, err := c.readMessage(); err != nil || string(m) != "first" {
+		t.Fatalf("first message %q, %v; want first", m, err)
+	}
+	if p := <-got; string(p) != "sub" {
+		t.Fatalf("server read %q, want the subscribe text sub", p)
+	}
+}
+
+// readUntil reads c until its bytes contain end (or an error).
+func readUntil(c net.Conn, end string) []byte {
+	var b []byte
+	buf := make([]byte, 512)
+	for !bytes.Contains(b, []byte(end)) {
+		n, err := c.Read(buf)
+		b = append(b, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return b
+}
+
+// TestHandshakeSlot checks the guard's two outcomes directly: a handshake
+// ended in time leaves its connection without a deadline; one that runs
+// past the timeout is cut (its I/O fails) and end reports it.
+func TestHandshakeSlot(t *testing.T) {
+	t.Parallel()
+	s := testGuard(t, context.Background(), 50*time.Millisecond)
+	a, b := net.Pipe()
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	if err := s.begin(a, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.end(); err != nil {
+		t.Fatalf("end in time: %v", err)
+	}
+	time.Sleep(150 * time.Millisecond) // several ticks past the timeout
+	go func() { _, _ = b.Read(make([]byte, 1)) }()
+	if _, err := a.Write([]byte("x")); err != nil {
+		t.Fatalf("write after a handshake ended in time: %v", err)
+	}
+	if err := s.begin(a, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := a.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("read in a handshake past its timeout: %v after %v", err, time.Since(start))
+	}
+	if err := s.end(); !errors.Is(err, errHandshakeTimeout) {
+		t.Fatalf("end after the timeout: %v, want errHandshakeTimeout", err)
 	}
 }
 
