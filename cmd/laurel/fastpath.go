@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,7 +43,16 @@ type fastAccept struct {
 	// ReadHeaderTimeout.
 	headTimeout time.Duration
 
-	wg sync.WaitGroup // one per connection being read or served here
+	wg sync.WaitGroup // one per worker
+
+	// work hands an accepted connection to an idle worker (unbuffered: a
+	// send succeeds only when one waits); stop ends the idle ones. run
+	// makes both.
+	work chan net.Conn
+	stop chan struct{}
+	idle atomic.Int32 // workers waiting on work
+	// started counts the workers ever started.
+	started atomic.Int64
 
 	mu      sync.Mutex
 	reading map[net.Conn]struct{} // connections whose head is being read
@@ -53,7 +63,14 @@ type fastAccept struct {
 // net/http.
 const headBufSize = 4096
 
-var headBufs = sync.Pool{New: func() any { return new([headBufSize]byte) }}
+// maxIdleConnWorkers bounds the workers kept waiting for a connection; a
+// worker finishing one when this many already wait ends. connIdleTimeout
+// ends a worker that waited that long, so that a server at rest does not
+// keep the stacks a storm grew.
+const (
+	maxIdleConnWorkers = 256
+	connIdleTimeout    = 2 * time.Second
+)
 
 // run accepts connections until the listener is closed, then waits for the
 // connections it is still reading or serving and returns the accept error.
@@ -62,8 +79,14 @@ var headBufs = sync.Pool{New: func() any { return new([headBufSize]byte) }}
 // (deferAccept): connections come out of accept with their head already
 // arrived, and one that sends nothing is accepted about a second late,
 // then timed out as any other.
+//
+// Each connection is served by a worker (worker): an idle one when there is
+// one, a new one otherwise, so that a storm of handshakes does not pay for
+// a goroutine and the growth of its stack on every connection.
 func (f *fastAccept) run() error {
+	f.work, f.stop = make(chan net.Conn), make(chan struct{})
 	defer f.wg.Wait()
+	defer close(f.stop)
 	defer f.stopReading()
 	if err := deferAccept(f.ln); err != nil {
 		// Only a cost: the first read may then wait on the netpoller.
@@ -83,8 +106,51 @@ func (f *fastAccept) run() error {
 			return err
 		}
 		delay = 0
-		f.wg.Add(1)
-		go f.serveConn(c)
+		select {
+		case f.work <- c:
+		default:
+			f.wg.Add(1)
+			f.started.Add(1)
+			go f.worker(c)
+		}
+	}
+}
+
+// worker serves c, then the connections run hands it, until it has waited
+// connIdleTimeout for one, too many other workers are idle, or run stops.
+// Its head buffer and ResponseWriter serve each connection in turn: neither
+// is used once serveConn returns (a handler must not use its ResponseWriter
+// after ServeHTTP returns).
+func (f *fastAccept) worker(c net.Conn) {
+	defer f.wg.Done()
+	var (
+		buf  [headBufSize]byte
+		w    hijackWriter
+		idle *time.Timer
+	)
+	for {
+		f.serveConn(c, &buf, &w)
+		w = hijackWriter{}
+		if f.idle.Add(1) > maxIdleConnWorkers {
+			f.idle.Add(-1)
+			return
+		}
+		if idle == nil {
+			idle = time.NewTimer(connIdleTimeout)
+			defer idle.Stop()
+		} else {
+			idle.Reset(connIdleTimeout)
+		}
+		select {
+		case c = <-f.work:
+			f.idle.Add(-1)
+		case <-idle.C:
+			f.idle.Add(-1)
+			return
+		case <-f.stop:
+			f.idle.Add(-1)
+			return
+		}
 	}
 }
 
@@ -119,15 +185,13 @@ func (f *fastAccept) untrack(c net.Conn) {
 	f.mu.Unlock()
 }
 
-// serveConn reads c's head and serves it, or hands c to net/http.
-func (f *fastAccept) serveConn(c net.Conn) {
-	defer f.wg.Done()
+// serveConn reads c's head into buf and serves it with w (zero), or hands
+// c to net/http.
+func (f *fastAccept) serveConn(c net.Conn, buf *[headBufSize]byte, w *hijackWriter) {
 	if !f.track(c) {
 		_ = c.Close()
 		return
 	}
-	buf := headBufs.Get().(*[headBufSize]byte) //nolint:forcetypeassert // the pool holds only these
-	defer headBufs.Put(buf)
 	_ = c.SetReadDeadline(time.Now().Add(f.headTimeout))
 	var (
 		n, end = 0, -1
@@ -154,7 +218,7 @@ func (f *fastAccept) serveConn(c net.Conn) {
 			// The head's read deadline stays: every read of a consumer
 			// socket sets its own deadline first.
 			req.RemoteAddr = c.RemoteAddr().String()
-			w := &hijackWriter{c: c}
+			w.c = c
 			f.h.ServeHTTP(w, req)
 			w.finish()
 			return

@@ -23,6 +23,7 @@ import (
 type fastEnv struct {
 	addr string
 	ln   net.Listener // the fast path's listener
+	f    *fastAccept
 	mu   sync.Mutex
 	seen []string // "fast /path" or "http /path"
 }
@@ -67,6 +68,7 @@ func newFastEnv(t *testing.T) *fastEnv {
 	q := newConnQueue(ln.Addr())
 	f := &fastAccept{ln: ln, h: h, claims: func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/ws/") },
 		handoff: q, log: slog.New(slog.DiscardHandler), headTimeout: 2 * time.Second}
+	e.f = f
 	runErr := make(chan error, 1)
 	go func() { runErr <- f.run() }()
 	serveErr := make(chan error, 1)
@@ -192,6 +194,26 @@ func TestFastPath(t *testing.T) {
 
 // TestFastPathHeadTimeout: a client that sends no whole head is dropped at
 // the header timeout, without an answer.
+// TestFastPathReusesWorkers checks that connections served one after the
+// other are served by the workers of the earlier ones, not each by a new
+// goroutine.
+func TestFastPathReusesWorkers(t *testing.T) {
+	t.Parallel()
+	e := newFastEnv(t)
+	const (
+		hs = "GET /ws/a HTTP/1.1\r\nHost: app.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+		n  = 40
+	)
+	for range n {
+		if got := e.roundTrip(t, hs); !strings.HasPrefix(got, "fast ") {
+			t.Fatalf("answer %q", got)
+		}
+	}
+	if got := e.f.started.Load(); got > n/2 {
+		t.Fatalf("%d workers started for %d connections in turn", got, n)
+	}
+}
+
 func TestFastPathHeadTimeout(t *testing.T) {
 	t.Parallel()
 	e := newFastEnv(t)
