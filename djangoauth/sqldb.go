@@ -29,13 +29,21 @@ const (
 // cache already holds the file, so SQLite's default of 2 MiB per connection
 // would only grow the process by up to 2 MiB × the pool size as sessions are
 // read: at 10k sockets that was about 2 KB of RSS per socket.
-//
-// Nor does the fast pool read through a memory map (PRAGMA mmap_size): that
-// saved a pread per page missing this cache, about 10% of a verdict's CPU on
-// a 10,000-session database, but every pooled connection maps the file on
-// its own and the pages it touches count in laurel's RSS once per
-// connection: idle-10k went from 4.3 to 8.3 KB of RSS per socket.
 const sqlitePageCache = "-64"
+
+// sqliteFastMmap is the fast pool's PRAGMA mmap_size: its connections read
+// the database file through a memory map, which saves a pread per page
+// missing the page cache (about 4.7 per verdict on a storm of 10,000
+// distinct sessions and users, and 10 to 15% of a verdict's CPU,
+// BenchmarkStormDistinctUsers). SQLite maps at most the file's size.
+//
+// Every connection maps the file on its own, and the pages its map has
+// touched count in laurel's RSS once per connection: with connections kept
+// open at rest that took idle-10k from 4.3 to 8.3 KB of RSS per socket. So
+// the fast pool closes a connection idle for liteMaxIdle (one second),
+// which unmaps the file: a storm keeps the connections busy, and at rest
+// there is none (TestLitePoolReleasesMapsAtRest).
+const sqliteFastMmap = "1073741824"
 
 // sqlDB is a read-only connection pool to DATABASES["default"].
 type sqlDB struct {
@@ -78,7 +86,7 @@ func openSQL(cfg Config) (*sqlDB, error) {
 		base := "file:" + (&url.URL{Path: d.Name}).EscapedPath() + "?mode=ro&_pragma=query_only(1)" +
 			"&_pragma=cache_size(" + sqlitePageCache + ")"
 		dsn = base + "&_pragma=busy_timeout(5000)"
-		fastDSN = base // busy_timeout 0: never waits for a lock
+		fastDSN = base + "&_pragma=mmap_size(" + sqliteFastMmap + ")" // busy_timeout 0: never waits for a lock
 	case "django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2":
 		s.dialect, driver = dialectPostgres, "pgx"
 		dsn = postgresDSN(d)

@@ -29,12 +29,15 @@ var errPoolClosed = errors.New("djangoauth: SQLite fast pool closed")
 // connection never sits idle in a transaction (which would hold off
 // Django's writers). Its connections never wait for a lock
 // (busy_timeout 0): a query that would wait fails at once with SQLITE_BUSY
-// and dbRead.row waits and retries. A connection idle for longer than
-// liteMaxIdle is closed when next taken and a fresh one opened, as
-// database/sql's ConnMaxIdleTime does for the other pool (a connection keeps
-// reading the file it opened, even after the database is replaced); at most
-// max connections exist, each with sqlitePageCache of page cache. Safe for
-// concurrent use.
+// and dbRead.row waits and retries. At most max connections exist, each
+// with sqlitePageCache of page cache and the database file memory-mapped
+// (sqliteFastMmap). A connection idle for longer than liteMaxIdle is closed
+// (by a timer, reap), so that at rest the pool holds no connection, no map
+// and no page cache: the pages a connection's map has touched count in
+// laurel's RSS once per connection, and while busy they save a pread per
+// page read. A connection found idle for longer than that when taken is
+// closed too and a fresh one opened (a connection keeps reading the file it
+// opened, even after the database is replaced). Safe for concurrent use.
 type litePool struct {
 	drv     driver.Driver
 	dsn     string
@@ -45,17 +48,26 @@ type litePool struct {
 
 	reused atomic.Int64 // gets that kept the read transaction handed to them
 
-	mu     sync.Mutex
-	closed bool
+	maxIdle time.Duration // liteMaxIdle; tests shorten it
+
+	mu      sync.Mutex
+	closed  bool
+	reaper  *time.Timer // armed while connections are idle; nil when none
+	reaping bool        // reaper is armed
 }
 
-// liteMaxIdle is how long a fast-pool connection may sit idle and still be
-// used (the database/sql pool's ConnMaxIdleTime).
-const liteMaxIdle = 5 * time.Minute
+// liteMaxIdle is how long a fast-pool connection may sit idle before it is
+// closed. During a connect storm the connections never rest that long;
+// after it, their maps and page caches are released within two liteMaxIdle.
+// Opening a connection again (its pragmas, the schema read and its two
+// statements prepared) costs about 0.3 ms of CPU, once per connection after
+// a rest (BenchmarkVerdictSQLiteReopen): a verdict on an open connection
+// costs about 25 us.
+const liteMaxIdle = time.Second
 
 func newLitePool(drv driver.Driver, dsn string, maxConns int) *litePool {
 	return &litePool{drv: drv, dsn: dsn, idle: make(chan *liteConn, maxConns), handoff: make(chan *liteConn),
-		slots: make(chan struct{}, maxConns), now: time.Now}
+		slots: make(chan struct{}, maxConns), now: time.Now, maxIdle: liteMaxIdle}
 }
 
 // get returns an idle connection, opens one when fewer than max are open,
@@ -98,7 +110,7 @@ func (p *litePool) get(since time.Time) (*liteConn, error) {
 				return &liteConn{conn: conn, stmts: make(map[string]driver.Stmt, 4)}, nil
 			}
 		}
-		if p.now().Sub(c.idleSince) <= liteMaxIdle {
+		if p.now().Sub(c.idleSince) <= p.maxIdle {
 			return c, nil
 		}
 		_ = c.close() // idle too long: open a fresh one instead
@@ -131,6 +143,14 @@ func (p *litePool) putIdle(c *liteConn) {
 	if ok && !p.closed {
 		c.idleSince = p.now()
 		p.idle <- c // never blocks: at most cap(idle) connections exist
+		if !p.reaping {
+			p.reaping = true
+			if p.reaper == nil {
+				p.reaper = time.AfterFunc(p.maxIdle, p.reap)
+			} else {
+				p.reaper.Reset(p.maxIdle)
+			}
+		}
 		p.mu.Unlock()
 		return
 	}
@@ -139,11 +159,51 @@ func (p *litePool) putIdle(c *liteConn) {
 	<-p.slots
 }
 
+// reap closes the connections idle for longer than maxIdle and runs again
+// maxIdle later while some remain idle. It runs on the reaper timer's
+// goroutine.
+func (p *litePool) reap() {
+	var stale []*liteConn
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	now := p.now()
+	for range len(p.idle) {
+		var c *liteConn
+		select {
+		case c = <-p.idle:
+		default:
+		}
+		if c == nil {
+			break // taken meanwhile by get
+		}
+		if now.Sub(c.idleSince) > p.maxIdle {
+			stale = append(stale, c)
+			continue
+		}
+		p.idle <- c // never blocks: it was just taken out
+	}
+	p.reaping = len(p.idle) > 0
+	if p.reaping {
+		p.reaper.Reset(p.maxIdle)
+	}
+	p.mu.Unlock()
+	for _, c := range stale {
+		_ = c.close()
+		<-p.slots
+	}
+}
+
 // close closes the idle connections; those in use are closed when put back.
 func (p *litePool) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	if p.reaper != nil {
+		p.reaper.Stop()
+	}
 	var errs []error
 	for {
 		select {

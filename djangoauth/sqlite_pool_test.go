@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -330,5 +334,85 @@ func TestLitePoolHandoffFreshness(t *testing.T) {
 	}
 	if p.reused.Load() != 1 {
 		t.Fatalf("%d reused, want still 1", p.reused.Load())
+	}
+}
+
+// procStatusKB reads a "Name:   N kB" line of /proc/self/status.
+func procStatusKB(t *testing.T, name string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/self/status", name)
+	return 0
+}
+
+// TestLitePoolReleasesMapsAtRest: the fast pool's memory-mapped connections
+// grow laurel's RSS while verdicts run (each map counts the pages it
+// touched), and give it all back once idle: the reaper closes them after
+// maxIdle, so RSS at rest is what it was before the verdicts. Not
+// parallel: RSS is the whole process's.
+func TestLitePoolReleasesMapsAtRest(t *testing.T) {
+	a, keys := stormDistinctFixture(t, "sqlite", 3000, 8)
+	p := a.db.lite
+	p.maxIdle = 100 * time.Millisecond // before any verdict arms the reaper
+	verdicts := func() {
+		t.Helper()
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		var bad atomic.Int64
+		for w := range 16 {
+			wg.Go(func() {
+				for i := w; i < len(keys); i += 16 {
+					if v := a.VerdictForSessionKey(ctx, keys[i]); !v.Authenticated {
+						bad.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := bad.Load(); n != 0 {
+			t.Fatalf("%d verdicts not authenticated", n)
+		}
+	}
+	atRest := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(p.slots) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d fast-pool connections still open at rest", len(p.slots))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	verdicts() // code and the file's pages in the system cache, once
+	atRest()
+	fi, err := os.Stat(a.cfg.Database.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, baseAnon := procStatusKB(t, "RssFile"), procStatusKB(t, "RssAnon")
+	verdicts()
+	busy := procStatusKB(t, "RssFile")
+	open := len(p.slots)
+	atRest()
+	rest, restAnon := procStatusKB(t, "RssFile"), procStatusKB(t, "RssAnon")
+	t.Logf("database %d KiB; RssFile %d KiB before, %d KiB after verdicts (%d connections open), %d KiB at rest; RssAnon %d then %d KiB",
+		fi.Size()>>10, base, busy, open, rest, baseAnon, restAnon)
+	if busy-base < fi.Size()>>10 {
+		t.Errorf("verdicts grew RssFile by %d KiB only: the connections do not map the %d KiB file", busy-base, fi.Size()>>10)
+	}
+	if rest-base > fi.Size()>>11 {
+		t.Errorf("RssFile at rest is %d KiB above what it was before the verdicts (the database is %d KiB)", rest-base, fi.Size()>>10)
 	}
 }

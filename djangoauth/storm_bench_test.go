@@ -108,7 +108,7 @@ func processCPU(b *testing.B) int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-func newBenchAuth(b *testing.B, cfg Config) *Authenticator {
+func newBenchAuth(b testing.TB, cfg Config) *Authenticator {
 	b.Helper()
 	a, err := New(cfg, WithLogger(quietLogger()))
 	if err != nil {

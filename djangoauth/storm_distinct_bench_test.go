@@ -33,7 +33,7 @@ const stormDistinctUsers = 10000
 // The zlib streams come from Go's compress/zlib, not CPython's zlib: both
 // write one dynamic- or fixed-Huffman block for such a payload, of about the
 // same size, so inflate does the same work.
-func stormDistinctFixture(b *testing.B, engine string, n, pool int) (*Authenticator, []string) {
+func stormDistinctFixture(b testing.TB, engine string, n, pool int) (*Authenticator, []string) {
 	b.Helper()
 	var (
 		cfg     Config
@@ -121,7 +121,7 @@ func stormDistinctFixture(b *testing.B, engine string, n, pool int) (*Authentica
 }
 
 // randomText returns n random characters of [a-z0-9].
-func randomText(b *testing.B, n int) string {
+func randomText(b testing.TB, n int) string {
 	b.Helper()
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	buf := make([]byte, n)
@@ -202,4 +202,23 @@ func BenchmarkStormDistinctUsers(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkVerdictSQLiteReopen is a verdict after the fast pool has closed
+// its idle connections (liteMaxIdle): it opens a connection, maps the file
+// and prepares its statements again. Compare with BenchmarkVerdictSQLite,
+// a verdict on a connection already open.
+func BenchmarkVerdictSQLiteReopen(b *testing.B) {
+	a, fx := sqliteAuthenticator(b, nil)
+	a.db.lite.maxIdle = 0 // every connection given back is stale when next taken
+	key := validKey(b, fx)
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	for b.Loop() {
+		if v := a.VerdictForSessionKey(ctx, key); !v.Authenticated {
+			b.Fatalf("%+v", v)
+		}
+	}
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }
