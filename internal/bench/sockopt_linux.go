@@ -87,3 +87,48 @@ func dialTCP(local, remote *endpoint, name string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), name), nil
 }
+
+// writeRequest writes req, the upgrade request, on f (from dialTCP) and
+// returns once f is readable (the response's first bytes arrived), or the
+// connection failed, or f's deadline passed. It saves the read() that would
+// find nothing yet: the netpoller forgets a socket's readiness each time a
+// read starts, so a read must be tried before waiting for the next event,
+// but here the wait is armed before the request is written, so the event
+// of the response, which can only follow the request, is not missed. If
+// the connection is not established yet (the write fails with EAGAIN) the
+// request is written by f.Write, which waits for it, and the caller's first
+// read waits for the response as usual.
+func writeRequest(f *os.File, req []byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var n int
+	var werr error
+	first := true
+	err = rc.Read(func(fd uintptr) bool {
+		if !first {
+			return true // readable, or a spurious wake-up: the caller's read tells
+		}
+		first = false
+		for {
+			n, werr = unix.Write(int(fd), req)
+			if werr != unix.EINTR {
+				break
+			}
+		}
+		return werr != nil || n < len(req)
+	})
+	switch {
+	case err != nil:
+		return err
+	case werr == unix.EAGAIN:
+		n = 0
+	case werr != nil:
+		return &os.PathError{Op: "write", Path: f.Name(), Err: werr}
+	}
+	if n < len(req) {
+		_, err = f.Write(req[n:])
+	}
+	return err
+}

@@ -30,3 +30,9 @@ func dialTCP(local, remote *endpoint, _ string) (*net.TCPConn, error) {
 	}
 	return c.(*net.TCPConn), nil
 }
+
+// writeRequest writes req, the upgrade request, on c.
+func writeRequest(c *net.TCPConn, req []byte) error {
+	_, err := c.Write(req)
+	return err
+}

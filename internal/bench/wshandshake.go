@@ -136,7 +136,7 @@ func (d *wsDialer) dial(s *handshakeSlot, local *endpoint, cookie string, sub []
 	req = append(req, "\r\nSec-WebSocket-Key: "...)
 	req = append(req, key[:]...)
 	req = append(req, "\r\n\r\n"...)
-	if _, err := nc.Write(req); err != nil {
+	if err := writeRequest(nc, req); err != nil {
 		return nil, err
 	}
 	end, err := c.readResponseHead()
