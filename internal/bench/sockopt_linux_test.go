@@ -1,10 +1,15 @@
 package bench
 
 import (
+	"context"
+	"fmt"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/laurel-server/laurel/internal/wsproto"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,5 +76,72 @@ func TestDialTCPSource(t *testing.T) {
 	}
 	if a.data != "hello" {
 		t.Errorf("server read %q, want hello", a.data)
+	}
+}
+
+// TestDialNotYetConnected dials a listener whose accept queue is full, so
+// the kernel drops the first SYN and the connection is still being set up
+// when the request is written (write() fails with EAGAIN): the request must
+// still go out once the connection is established (the SYN is sent again
+// after a second) and the handshake succeed.
+func TestDialNotYetConnected(t *testing.T) {
+	t.Parallel()
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 0); err != nil { // the queue holds one connection
+		t.Fatal(err)
+	}
+	lf := os.NewFile(uintptr(lfd), "listener")
+	ln, err := net.FileListener(lf)
+	_ = lf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	filler, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = filler.Close() })
+	d, err := newWSDialer("ws://"+ln.Addr().String()+"/ws/", "http://x", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan string, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond) // the dial below has written by now
+		for range 2 {                      // the filler, then the dial's connection
+			c, err := ln.Accept()
+			if err != nil {
+				served <- err.Error()
+				return
+			}
+			if c.RemoteAddr().String() == filler.LocalAddr().String() {
+				defer func() { _ = c.Close() }()
+				continue
+			}
+			defer func() { _ = c.Close() }()
+			req := string(readUntil(c, "\r\n\r\n"))
+			_, key, _ := strings.Cut(req, "Sec-WebSocket-Key: ")
+			key, _, _ = strings.Cut(key, "\r\n")
+			acc := wsproto.Accept(key)
+			_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + string(acc[:]) + "\r\n\r\n"))
+			op, p := readClientFrame(t, c)
+			served <- fmt.Sprint(op, " ", string(p))
+		}
+	}()
+	start := time.Now()
+	c, err := d.dial(testGuard(t, context.Background(), 10*time.Second), nil, "c=1", []byte("sub"), start)
+	if err != nil {
+		t.Fatalf("dial after %v: %v", time.Since(start), err)
+	}
+	t.Cleanup(func() { _ = c.close() })
+	if got := <-served; got != fmt.Sprint(opText, " sub") {
+		t.Fatalf("server: %s", got)
 	}
 }
