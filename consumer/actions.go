@@ -82,7 +82,7 @@ func errorFrame(code, message string) channelsproto.Map {
 }
 
 func (sk *socket) actionError(code, message string) {
-	sk.srv.m.clientActions.WithLabelValues("error").Inc()
+	sk.srv.m.actionError.Inc()
 	sk.sendError(code, message)
 }
 
@@ -90,7 +90,7 @@ func (sk *socket) join(group string) {
 	sk.mu.Lock()
 	if _, member := sk.groups[group]; member {
 		sk.mu.Unlock()
-		sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+		sk.srv.m.actionOK.Inc()
 		return
 	}
 	if lim := sk.srv.cfg.SubscriptionLimit; lim > 0 && sk.actionGroups >= lim {
@@ -117,7 +117,7 @@ func (sk *socket) join(group string) {
 		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")
 		return
 	}
-	sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+	sk.srv.m.actionOK.Inc()
 }
 
 // leave discards a group joined by an action; groups joined on connect stay.
@@ -126,7 +126,7 @@ func (sk *socket) leave(group string) {
 	byAction, member := sk.groups[group]
 	if !member || !byAction {
 		sk.mu.Unlock()
-		sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+		sk.srv.m.actionOK.Inc()
 		return
 	}
 	delete(sk.groups, group)
@@ -139,7 +139,7 @@ func (sk *socket) leave(group string) {
 		sk.actionError(ErrCodeLayerUnavailable, "the channel layer is unavailable; try again")
 		return
 	}
-	sk.srv.m.clientActions.WithLabelValues("ok").Inc()
+	sk.srv.m.actionOK.Inc()
 }
 
 // fieldText renders a message field the way a Python f-string renders a

@@ -1,6 +1,10 @@
 package consumer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the Server's Prometheus collectors. Labels are low-cardinality
 // only: never a user, group or channel name.
@@ -16,6 +20,8 @@ type metrics struct {
 	errorFrames   *prometheus.CounterVec
 	closes        *prometheus.CounterVec
 	clientActions *prometheus.CounterVec
+	actionOK      lazyCounter // clientActions{result="ok"}
+	actionError   lazyCounter // clientActions{result="error"}
 
 	// drop holds the drops counter of each reason, resolved once so that
 	// the delivery path does no label lookup.
@@ -62,6 +68,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 	}
 	m.accepted = m.handshakes.WithLabelValues("accepted", "ok")
+	m.actionOK = lazyCounter{vec: m.clientActions, label: "ok"}
+	m.actionError = lazyCounter{vec: m.clientActions, label: "error"}
 	m.drop = map[string]prometheus.Counter{}
 	for _, r := range []string{DropNoType, DropMalformedType, DropNotForwarded, DropNoSocket, DropQueueFull, DropEncode} {
 		m.drop[r] = m.drops.WithLabelValues(r)
@@ -75,4 +83,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// lazyCounter is the child of a one-label CounterVec, resolved on its first
+// Inc and kept: the series appears when first counted, as with
+// WithLabelValues on every call, without a label lookup per call. Safe for
+// concurrent use. The vector's children must never be deleted.
+type lazyCounter struct {
+	vec   *prometheus.CounterVec
+	label string
+	c     atomic.Pointer[prometheus.Counter]
+}
+
+// Inc adds one to the child.
+func (l *lazyCounter) Inc() {
+	if c := l.c.Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	c := l.vec.WithLabelValues(l.label)
+	l.c.Store(&c)
+	c.Inc()
 }

@@ -82,6 +82,17 @@ func acceptResponse(b []byte, key string) []byte {
 	return append(b, "\r\n\r\n"...)
 }
 
+// ConnHijacker is implemented by a ResponseWriter that can hand its
+// connection over with nothing read past the request head and nothing
+// buffered, so without the bufio.ReadWriter of http.Hijacker. HijackConn
+// returns the connection, which the caller then owns, or an error
+// (http.ErrHijacked on a second call). The Server upgrades handshakes
+// through it when the ResponseWriter has it (laurel serve's fast path does),
+// and through http.Hijacker otherwise.
+type ConnHijacker interface {
+	HijackConn() (net.Conn, error)
+}
+
 // hijackUpgrade takes over the connection of a checked handshake and writes
 // the 101 response. Like gorilla, it refuses (closing the connection, writing
 // nothing) a client that sent bytes before the handshake completed, so
@@ -91,6 +102,14 @@ func acceptResponse(b []byte, key string) []byte {
 // It also returns the connection's syscall.RawConn (nil when it exposes no
 // descriptor), for the socket's poller registration and writes.
 func (s *Server) hijackUpgrade(w http.ResponseWriter, key string) (net.Conn, syscall.RawConn, error) {
+	if h, ok := w.(ConnHijacker); ok {
+		nc, err := h.HijackConn()
+		if err != nil {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return nil, nil, err
+		}
+		return s.finishUpgrade(nc, 0, key)
+	}
 	h, ok := w.(http.Hijacker)
 	if !ok {
 		// Behind middleware that wraps the ResponseWriter.

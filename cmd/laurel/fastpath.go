@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/laurel-server/laurel/consumer"
 	"github.com/laurel-server/laurel/internal/netpoll"
 )
 
@@ -217,7 +219,7 @@ func (f *fastAccept) serveConn(c net.Conn, buf *[headBufSize]byte, w *hijackWrit
 		if req := parseHead(buf[:n]); req != nil && f.claims(req) {
 			// The head's read deadline stays: every read of a consumer
 			// socket sets its own deadline first.
-			req.RemoteAddr = c.RemoteAddr().String()
+			req.RemoteAddr = addrString(c.RemoteAddr())
 			w.c = c
 			f.h.ServeHTTP(w, req)
 			w.finish()
@@ -225,6 +227,28 @@ func (f *fastAccept) serveConn(c net.Conn, buf *[headBufSize]byte, w *hijackWrit
 		}
 	}
 	f.handoff.put(&prefixConn{Conn: c, pending: bytes.Clone(buf[:n])})
+}
+
+// addrString is a.String(), with fewer allocations for a TCP address (the
+// connection's client, the per-address limits' key and in every log line).
+func addrString(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok || ta.Port < 0 || ta.Port > 0xffff {
+		return a.String()
+	}
+	// net.IP.String writes an IPv4-mapped address as IPv4; a zone is
+	// only an IPv6 one's.
+	ip = ip.Unmap()
+	if ip.Is6() {
+		ip = ip.WithZone(ta.Zone)
+	} else if ta.Zone != "" {
+		return a.String()
+	}
+	return netip.AddrPortFrom(ip, uint16(ta.Port)).String()
 }
 
 // headRequest holds a fast-path request and its URL in one allocation.
@@ -481,6 +505,19 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	return w.c, bufio.NewReadWriter(bufio.NewReaderSize(w.c, 16), bufio.NewWriterSize(w.c, 128)), nil
 }
+
+// HijackConn hands the connection over without a bufio.ReadWriter
+// (consumer.ConnHijacker): the fast path read nothing past the head.
+func (w *hijackWriter) HijackConn() (net.Conn, error) {
+	if w.hijacked {
+		return nil, http.ErrHijacked
+	}
+	w.hijacked = true
+	return w.c, nil
+}
+
+// The consumer upgrades through HijackConn.
+var _ consumer.ConnHijacker = (*hijackWriter)(nil)
 
 // finish sends a response the handler wrote, then closes the connection,
 // unless the handler took it over.

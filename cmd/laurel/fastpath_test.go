@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -306,5 +307,64 @@ func TestServeHandshakeThroughNetHTTP(t *testing.T) {
 	}
 	if got := readText(t, c); got != `{"type": "task_update", "n": 1}` {
 		t.Fatalf("frame %s", got)
+	}
+}
+
+// TestAddrString checks addrString against net.Addr.String, which it
+// replaces for the fast path's RemoteAddr.
+func TestAddrString(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		addr net.Addr
+	}{
+		{"IPv4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321}},
+		{"IPv4, 4 bytes", &net.TCPAddr{IP: net.IP{10, 1, 2, 3}, Port: 80}},
+		{"IPv4-mapped IPv6", &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 1}},
+		{"IPv6", &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 65535}},
+		{"IPv6 loopback", &net.TCPAddr{IP: net.IPv6loopback, Port: 8000}},
+		{"IPv6 with a zone", &net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 443, Zone: "eth0"}},
+		{"IPv4 with a zone", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 443, Zone: "eth0"}},
+		{"port 0", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1)}},
+		{"no IP", &net.TCPAddr{Port: 9}},
+		{"Unix socket", &net.UnixAddr{Name: "/run/laurel.sock", Net: "unix"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if got, want := addrString(c.addr), c.addr.String(); got != want {
+				t.Fatalf("addrString %q, String %q", got, want)
+			}
+		})
+	}
+}
+
+// TestHijackWriterHijackConn: the connection is handed over once, by
+// either Hijack or HijackConn, and finish leaves a hijacked connection to
+// its new owner.
+func TestHijackWriterHijackConn(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer func() { _ = b.Close() }()
+	w := &hijackWriter{c: a}
+	c, err := w.HijackConn()
+	if err != nil || c != a {
+		t.Fatalf("HijackConn: %v, %v", c, err)
+	}
+	if _, err := w.HijackConn(); !errors.Is(err, http.ErrHijacked) {
+		t.Fatalf("second HijackConn: %v", err)
+	}
+	if _, _, err := w.Hijack(); !errors.Is(err, http.ErrHijacked) {
+		t.Fatalf("Hijack after HijackConn: %v", err)
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, http.ErrHijacked) {
+		t.Fatalf("Write after HijackConn: %v", err)
+	}
+	w.finish()
+	// a is still open: a write reaches b.
+	go func() { _, _ = a.Write([]byte("ok")); _ = a.Close() }()
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "ok" {
+		t.Fatalf("after finish: %q, %v", got, err)
 	}
 }
