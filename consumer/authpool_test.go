@@ -1,7 +1,12 @@
 package consumer
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -143,5 +148,48 @@ func TestAuthPoolIdleWorkersEnd(t *testing.T) {
 	eventually(t, "the idle worker to end", func() bool { return p.idle.Load() == 0 })
 	if d := time.Since(start); d < authIdleTimeout/2 {
 		t.Fatalf("the worker ended after %v, before its idle timeout", d)
+	}
+}
+
+// warmWriter marks a net/http ResponseWriter as served on a reused
+// goroutine.
+type warmWriter struct{ http.ResponseWriter }
+
+func (warmWriter) WarmGoroutine() {}
+
+func (w warmWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// TestWarmGoroutineAuthenticatesInline: a handshake whose ResponseWriter is
+// a WarmGoroutine is authenticated on its own goroutine, any other on the
+// auth workers; both get the same verdicts.
+func TestWarmGoroutineAuthenticatesInline(t *testing.T) {
+	t.Parallel()
+	for _, warm := range []bool{true, false} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			if warm {
+				// newEnv's cleanup closes e.http, this one then.
+				plain := e.http
+				t.Cleanup(plain.Close)
+				e.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					e.srv.ServeHTTP(warmWriter{w}, r)
+				}))
+			}
+			c := e.mustDial("/ws/tasks/", aliceCookie)
+			if err := c.WriteJSON(map[string]any{"action": "subscribe", "task_id": "w"}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "task_w membership", func() bool { return len(e.layer.members("task_w")) == 1 })
+			if _, status, err := e.dial("/ws/tasks/", "sessionid=nobody"); err == nil || status != http.StatusForbidden {
+				t.Fatalf("unknown session: status %d, err %v", status, err)
+			}
+			started := e.srv.auths.started.Load()
+			if warm && started != 0 || !warm && started == 0 {
+				t.Fatalf("%d auth workers started", started)
+			}
+		})
 	}
 }

@@ -56,7 +56,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// or the socket first read.
 	ctx := s.bound.ctx()
 	cookie := r.Header.Get("Cookie")
-	v := s.auths.authenticate(ctx, cookie)
+	var v Verdict
+	if _, warm := w.(WarmGoroutine); warm {
+		v = s.cfg.Authenticator.Authenticate(ctx, cookie)
+	} else {
+		v = s.auths.authenticate(ctx, cookie)
+	}
 	if !v.Authenticated {
 		if v.Reason == ReasonStoreUnavailable {
 			s.refuse(w, r, refused503, "unavailable", v.Reason)
@@ -127,6 +132,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// authenticating are freed. Shutdown waits for the socket through
 	// s.wg, which cleanup releases.
 	sock.start(nc, raw)
+}
+
+// WarmGoroutine is implemented by a ResponseWriter whose ServeHTTP calls
+// run on goroutines reused from one connection to the next, as laurel
+// serve's fast path does. The Server then calls its Authenticator on that
+// goroutine, whose stack grew on an earlier handshake, rather than on one of
+// its auth workers (authPool), saving the two goroutine switches of the
+// hand-off. On net/http's fresh per-connection goroutines the auth workers
+// are what keeps the stack growth of authenticating off every handshake.
+type WarmGoroutine interface {
+	// WarmGoroutine only marks the ResponseWriter; it does nothing.
+	WarmGoroutine()
 }
 
 // hsLog logs a handshake event with its path and client, building nothing

@@ -516,8 +516,16 @@ func (w *hijackWriter) HijackConn() (net.Conn, error) {
 	return w.c, nil
 }
 
-// The consumer upgrades through HijackConn.
-var _ consumer.ConnHijacker = (*hijackWriter)(nil)
+// WarmGoroutine tells the consumer that ServeHTTP runs on a worker reused
+// from one connection to the next (consumer.WarmGoroutine): it
+// authenticates there rather than handing the call to its auth workers.
+func (*hijackWriter) WarmGoroutine() {}
+
+// The consumer upgrades through HijackConn and authenticates on the worker.
+var (
+	_ consumer.ConnHijacker  = (*hijackWriter)(nil)
+	_ consumer.WarmGoroutine = (*hijackWriter)(nil)
+)
 
 // finish sends a response the handler wrote, then closes the connection,
 // unless the handler took it over.
