@@ -20,17 +20,17 @@ func (sk *socket) handle(typ int, data []byte) {
 		sk.actionError(ErrCodeBinaryNotSupported, "binary frames are not supported; send JSON text")
 		return
 	}
-	v, ok := parseClientMessage(data)
+	var buf [4]flatField
+	msg, isObject, ok := parseObject(data, buf[:0])
 	if !ok {
 		sk.actionError(ErrCodeInvalidJSON, "message is not valid JSON")
 		return
 	}
-	msg, ok := v.(map[string]any)
-	if !ok {
+	if !isObject {
 		sk.actionError(ErrCodeInvalidMessage, "message must be a JSON object")
 		return
 	}
-	name, _ := msg["action"].(string)
+	name := msg.str("action")
 	act, ok := sk.route.actions[name]
 	if !ok {
 		if name == "" {
@@ -42,7 +42,7 @@ func (sk *socket) handle(typ int, data []byte) {
 	}
 	badField := ""
 	group, missing := act.tpl.expand(sk.lookup(func(f string) (string, bool) {
-		s, ok := fieldText(msg[f])
+		s, ok := msg.text(f)
 		if !ok {
 			badField = f
 		}
@@ -53,7 +53,7 @@ func (sk *socket) handle(typ int, data []byte) {
 		if badField != "" {
 			field = badField
 		}
-		if _, present := msg[field]; present {
+		if msg.has(field) {
 			sk.actionError(ErrCodeInvalidPrefix+field, fmt.Sprintf("%s must be a string or an integer", field))
 		} else {
 			sk.actionError(ErrCodeInvalidPrefix+field, fmt.Sprintf("%s is required", field))

@@ -41,7 +41,7 @@ func TestParseFlatObject(t *testing.T) {
 		checkFlatJSON(t, []byte(s))
 	}
 	for _, s := range []string{`{"action":"subscribe","task_id":"storm1"}`, `{"action": "unsubscribe", "task_id": 7}`, `{}`} {
-		if _, ok := parseFlatObject([]byte(s)); !ok {
+		if _, ok := parseFlatFields([]byte(s), nil); !ok {
 			t.Errorf("fast path refused %s", s)
 		}
 	}
@@ -54,8 +54,41 @@ func checkFlatJSON(t *testing.T, data []byte) {
 	if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q: parsed %#v %v, encoding/json %#v %v", data, got, gotOK, want, wantOK)
 	}
-	if m, ok := parseFlatObject(data); ok && !reflect.DeepEqual(any(m), want) {
-		t.Fatalf("%q: fast path %#v, encoding/json %#v", data, m, want)
+	wantObj, _ := want.(map[string]any)
+	msg, isObject, ok := parseObject(data, nil)
+	if ok != wantOK || isObject != (wantObj != nil) {
+		t.Fatalf("%q: parseObject object %v, ok %v; encoding/json %#v %v", data, isObject, ok, want, wantOK)
+	}
+	if !isObject {
+		return
+	}
+	// What handle reads of each field, and of fields the message lacks.
+	keys := []string{"action", "task_id", "a", "b", ""}
+	for k := range wantObj {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		v, present := wantObj[k]
+		wantStr, _ := v.(string)
+		wantText, wantTextOK := fieldText(v)
+		gotText, gotTextOK := msg.text(k)
+		if msg.has(k) != present || msg.str(k) != wantStr || gotText != wantText || gotTextOK != wantTextOK {
+			t.Fatalf("%q field %q: has %v str %q text %q %v; encoding/json %#v", data, k,
+				msg.has(k), msg.str(k), gotText, gotTextOK, v)
+		}
+	}
+	if fields, flat := parseFlatFields(data, nil); flat {
+		m := map[string]any{}
+		for _, f := range fields {
+			if f.number {
+				m[f.key] = json.Number(f.val)
+			} else {
+				m[f.key] = f.val
+			}
+		}
+		if !reflect.DeepEqual(any(m), want) {
+			t.Fatalf("%q: fast path %#v, encoding/json %#v", data, m, want)
+		}
 	}
 }
 
@@ -73,12 +106,14 @@ func FuzzParseFlatObject(f *testing.F) {
 	})
 }
 
-// BenchmarkParseClientMessage measures decoding a subscribe message.
+// BenchmarkParseClientMessage measures decoding a subscribe message as
+// handle does.
 func BenchmarkParseClientMessage(b *testing.B) {
 	data := []byte(`{"action":"subscribe","task_id":"5b2f7a0e-6f0e-4a8e-9a57-1f9e3c1d2b4a"}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := parseClientMessage(data); !ok {
+		var buf [4]flatField
+		if m, isObject, ok := parseObject(data, buf[:0]); !ok || !isObject || m.str("action") != "subscribe" {
 			b.Fatal("refused")
 		}
 	}

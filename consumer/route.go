@@ -141,17 +141,35 @@ func (t template) refs() []string {
 // expand fills the template; lookup returns a placeholder's value and
 // whether it exists. It returns the name of the first missing placeholder.
 func (t template) expand(lookup func(string) (string, bool)) (string, string) {
-	var b strings.Builder
+	// The values first, then the name in one allocation: always a new
+	// string, never one sharing the memory of a value (a slice of a whole
+	// client message).
+	var (
+		arr  [4]string
+		vals = arr[:0]
+		size int
+	)
 	for _, p := range t.parts {
 		if p.ref == "" {
-			b.WriteString(p.lit)
+			size += len(p.lit)
 			continue
 		}
 		v, ok := lookup(p.ref)
 		if !ok {
 			return "", p.ref
 		}
-		b.WriteString(v)
+		vals = append(vals, v)
+		size += len(v)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, p := range t.parts {
+		if p.ref == "" {
+			b.WriteString(p.lit)
+			continue
+		}
+		b.WriteString(vals[0])
+		vals = vals[1:]
 	}
 	return b.String(), ""
 }
