@@ -31,6 +31,10 @@ type dbRead struct {
 	pg    *sql.Conn // held connection (PostgreSQL), nil until first use
 	vals  [6]driver.Value
 	spec  pgSpeculation
+	// cols is where the callers of row have it put a row's values: in the
+	// dbRead, which is on the heap already, rather than in an array of
+	// their own that would escape there (an allocation per query).
+	cols [6]any
 }
 
 // pgSpeculation is a user-row query sent to PostgreSQL together with the

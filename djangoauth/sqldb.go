@@ -301,8 +301,8 @@ func newDBSessionStore(db *sqlDB, table string, codec *envelopeCodec, now func()
 
 // row loads the raw envelope, without decoding.
 func (s *dbSessionStore) row(ctx context.Context, rd *dbRead, key string) (string, time.Time, error) {
-	var vals [2]any
-	err := rd.row(ctx, s.query, vals[:], key)
+	vals := rd.cols[:2]
+	err := rd.row(ctx, s.query, vals, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, errNoSession
 	}

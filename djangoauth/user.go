@@ -103,8 +103,8 @@ func newUserStore(db *sqlDB, u UserConfig) (*userStore, error) {
 // wrapping ErrStoreUnavailable.
 func (s *userStore) get(ctx context.Context, rd *dbRead, pk any) (*userRow, error) {
 	s.guess.record(pk)
-	var vals [userColumns]any
-	err := rd.row(ctx, s.query, vals[:], pk)
+	vals := rd.cols[:userColumns]
+	err := rd.row(ctx, s.query, vals, pk)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
