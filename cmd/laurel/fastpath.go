@@ -208,8 +208,7 @@ func (f *fastAccept) serveConn(c net.Conn, buf *[headBufSize]byte, w *hijackWrit
 		}
 	}
 	f.untrack(c)
-	var ne net.Error
-	if end < 0 && (n == 0 || errors.As(err, &ne) && ne.Timeout()) {
+	if end < 0 && (n == 0 || timedOut(err)) {
 		// Nothing, or no whole head before the header timeout: net/http
 		// closes such a connection without an answer too.
 		_ = c.Close()
@@ -251,10 +250,23 @@ func addrString(a net.Addr) string {
 	return netip.AddrPortFrom(ip, uint16(ta.Port)).String()
 }
 
-// headRequest holds a fast-path request and its URL in one allocation.
+// timedOut reports whether err is a timeout (on its own, so that the
+// net.Error errors.As needs is allocated only when there is an error).
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// headVals is how many header values a headRequest holds without another
+// allocation (a browser's handshake has about 12 headers).
+const headVals = 16
+
+// headRequest holds a fast-path request, its URL and its header values in
+// one allocation.
 type headRequest struct {
-	req http.Request
-	url url.URL
+	req  http.Request
+	url  url.URL
+	vals [headVals]string
 }
 
 // parseHead parses a plain request head — the whole of head, which ends
@@ -291,7 +303,11 @@ func parseHead(head []byte) *http.Request {
 	rest := s[eol+2:]
 	// Lines left, the blank one included: an upper bound on the headers.
 	n := strings.Count(rest, "\n") - 1
-	vals := make([]string, n)
+	r := new(headRequest)
+	vals := r.vals[:]
+	if n > headVals {
+		vals = make([]string, n)
+	}
 	hdr := make(http.Header, n)
 	var host string
 	hosts := 0
@@ -348,7 +364,7 @@ func parseHead(head []byte) *http.Request {
 	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" && hdr["Cache-Control"] == nil {
 		hdr["Cache-Control"] = []string{"no-cache"}
 	}
-	r := &headRequest{req: http.Request{
+	r.req = http.Request{
 		Method:     http.MethodGet,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -357,7 +373,7 @@ func parseHead(head []byte) *http.Request {
 		Body:       http.NoBody,
 		Host:       host,
 		RequestURI: target,
-	}}
+	}
 	if simplePath {
 		// What url.ParseRequestURI makes of a path that needs no
 		// unescaping and that escaping would not change.
