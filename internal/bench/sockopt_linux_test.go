@@ -145,3 +145,40 @@ func TestDialNotYetConnected(t *testing.T) {
 		t.Fatalf("server: %s", got)
 	}
 }
+
+// TestDialTCPIPv6 dials an IPv6 loopback listener from an explicit IPv6
+// source address (the sockaddr conversion of both, port included).
+func TestDialTCPIPv6(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer func() { _ = c.Close() }()
+		b := make([]byte, 2)
+		n, _ := c.Read(b)
+		got <- c.RemoteAddr().(*net.TCPAddr).IP.String() + " " + string(b[:n])
+	}()
+	f, err := dialTCP(newEndpoint(&net.TCPAddr{IP: net.IPv6loopback}), newEndpoint(ln.Addr().(*net.TCPAddr)), "tcp6 test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if err := f.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-got; g != "::1 hi" {
+		t.Fatalf("server: %q, want ::1 hi", g)
+	}
+}
