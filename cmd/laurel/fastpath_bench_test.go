@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -60,7 +59,9 @@ func BenchmarkServeHandshake(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			// As laurel serve listens with its default pings: no TCP
+			// keep-alive on accepted connections.
+			ln, err := listenOn(listen{network: "tcp", addr: "127.0.0.1:0"}, -1)
 			if err != nil {
 				b.Fatal(err)
 			}
