@@ -48,7 +48,9 @@ type ClientConfig struct {
 	Retry503 int
 	// Concurrency bounds simultaneous handshakes. Zero value means 100.
 	Concurrency int
-	// HandshakeTimeout bounds one connect+upgrade. Zero value means 30 s.
+	// HandshakeTimeout bounds one connect+upgrade+subscribe (checked every
+	// tenth of it, at most every 100 ms: a handshake is cut at most that
+	// much later). Zero value means 30 s.
 	HandshakeTimeout time.Duration
 	// Progress is the interval between progress lines. Zero value means
 	// 100 ms (the pub/sub closed loop and probes read these counts).
@@ -156,10 +158,12 @@ func RunClients(ctx context.Context, cfg ClientConfig, out io.Writer) error {
 	var wg, readers sync.WaitGroup
 	var next atomic.Int64
 	rep := &ClientReport{Attempted: cfg.N, ConnectStart: time.Now().UnixNano()}
-	// cfg.Concurrency dialers take the sockets in order. A dial runs deep in
-	// net's stack: doing them all on a few long-lived goroutines grows a
-	// stack once per dialer, not once per socket, and leaves each socket's
-	// reader goroutine the small stack its read loop needs.
+	// cfg.Concurrency dialers take the sockets in order, each in its own
+	// slot of the handshake guard (which bounds every handshake by
+	// cfg.HandshakeTimeout and cuts them when ctx is cancelled). Doing the
+	// handshakes on a few long-lived goroutines grows a stack once per
+	// dialer, not once per socket, and leaves each socket's reader goroutine
+	// the small stack its read loop needs.
 	dialers := min(cfg.Concurrency, cfg.N)
 	guard := newHandshakeGuard(ctx, dialers, cfg.HandshakeTimeout)
 	for w := range dialers {
@@ -251,7 +255,7 @@ func newClientRun(cfg ClientConfig) (*clientRun, error) {
 	if len(cfg.Cookies) == 0 {
 		return nil, fmt.Errorf("bench: no cookies")
 	}
-	d, err := newWSDialer(cfg.URL, cfg.Origin, cfg.HandshakeTimeout)
+	d, err := newWSDialer(cfg.URL, cfg.Origin)
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func TestDialNotYetConnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = filler.Close() })
-	d, err := newWSDialer("ws://"+ln.Addr().String()+"/ws/", "http://x", 10*time.Second)
+	d, err := newWSDialer("ws://"+ln.Addr().String()+"/ws/", "http://x")
 	if err != nil {
 		t.Fatal(err)
 	}

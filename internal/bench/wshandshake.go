@@ -53,20 +53,20 @@ func (e *handshakeError) Unwrap() error { return errBadHandshake }
 // wsDialer opens the client sockets of one process. Its fields are set once
 // by newWSDialer and only read afterwards: it is safe for concurrent use.
 type wsDialer struct {
+	// addr is the URL's host:port; remote, its resolved address.
 	addr   string
 	remote *endpoint
 	// name names the connections in their errors ("tcp 127.0.0.1:8000").
 	name string
 	// head is the request up to and including "Cookie: "; the cookie, the
 	// key and the end of the request follow.
-	head    []byte
-	timeout time.Duration
+	head []byte
 }
 
 // newWSDialer prepares the handshakes to rawURL (ws:// only: the benchmark
-// stack listens on loopback without TLS) with Origin origin, each bounded
-// by timeout. The host is resolved here, once.
-func newWSDialer(rawURL, origin string, timeout time.Duration) (*wsDialer, error) {
+// stack listens on loopback without TLS) with Origin origin. The host is
+// resolved here, once.
+func newWSDialer(rawURL, origin string) (*wsDialer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("bench: url: %w", err)
@@ -85,7 +85,7 @@ func newWSDialer(rawURL, origin string, timeout time.Duration) (*wsDialer, error
 	path := u.RequestURI()
 	head := fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: ", path, u.Host, origin)
-	return &wsDialer{addr: host, remote: newEndpoint(ra), name: "tcp " + ra.String(), head: head, timeout: timeout}, nil
+	return &wsDialer{addr: host, remote: newEndpoint(ra), name: "tcp " + ra.String(), head: head}, nil
 }
 
 // newKey returns a fresh Sec-WebSocket-Key. It comes from math/rand/v2's
@@ -107,8 +107,8 @@ func newKey() (key [24]byte) {
 // Sec-WebSocket-Accept of our key, and no extension or subprotocol (we ask
 // for none). A response with another status is a *handshakeError. Then, if
 // sub is not nil, it writes sub as the socket's first text message. All of
-// it runs in slot s of d's guard, which bounds it by d.timeout and cuts it
-// when the guard's ctx is cancelled (an error then; a cancelled ctx also
+// it runs in slot s of a handshakeGuard, which bounds it by the guard's
+// timeout and cuts it when the guard's ctx is cancelled (an error then; a cancelled ctx also
 // fails a dial before it starts); the returned connection has no deadline.
 // start is when the caller began this connect (the timeout runs from it).
 func (d *wsDialer) dial(s *handshakeSlot, local *endpoint, cookie string, sub []byte, start time.Time) (_ *wsConn, err error) {

@@ -110,7 +110,7 @@ func TestDialGorillaServer(t *testing.T) {
 		closeReply <- err
 	}))
 	t.Cleanup(srv.Close)
-	d, err := newWSDialer("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/tasks/", "http://example.test", 5*time.Second)
+	d, err := newWSDialer("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/tasks/", "http://example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestDialTimeout(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(block) })
-	d, err := newWSDialer("ws"+strings.TrimPrefix(srv.URL, "http"), "http://x", 200*time.Millisecond)
+	d, err := newWSDialer("ws"+strings.TrimPrefix(srv.URL, "http"), "http://x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestDialRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	d, err := newWSDialer("ws://"+addr+"/", "http://x", time.Minute)
+	d, err := newWSDialer("ws://"+addr+"/", "http://x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestDialFirstFrameWithResponse(t *testing.T) {
 		}
 		got <- p
 	}()
-	d, err := newWSDialer("ws://"+ln.Addr().String()+"/ws/", "http://x", 5*time.Second)
+	d, err := newWSDialer("ws://"+ln.Addr().String()+"/ws/", "http://x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,11 +295,11 @@ func TestHandshakeSlot(t *testing.T) {
 func TestNewWSDialer(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"wss://127.0.0.1/x", "http://127.0.0.1/x", "ws://[bad"} {
-		if _, err := newWSDialer(u, "o", time.Second); err == nil {
+		if _, err := newWSDialer(u, "o"); err == nil {
 			t.Errorf("newWSDialer(%q) accepted", u)
 		}
 	}
-	d, err := newWSDialer("ws://localhost/ws/tasks/?a=1", "http://o", time.Second)
+	d, err := newWSDialer("ws://localhost/ws/tasks/?a=1", "http://o")
 	if err != nil {
 		t.Fatal(err)
 	}
