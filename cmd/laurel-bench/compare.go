@@ -128,8 +128,10 @@ func runCompare(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if st, err := os.Stat(abs); err != nil || st.IsDir() {
-			return fmt.Errorf("-laurel-bin %s: not a file (%v)", f.laurelBin, err)
+		if st, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("-laurel-bin: %w", err)
+		} else if st.IsDir() {
+			return fmt.Errorf("-laurel-bin %s: a directory, not a laurel binary", f.laurelBin)
 		}
 		f.laurelBin = abs
 		run.Laurel = fmt.Sprintf("%s (-laurel-bin), commit %s", f.laurelBin, firstNonEmpty(f.laurelCommit, "not given"))
