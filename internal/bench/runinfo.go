@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -76,12 +75,7 @@ func Machine() string {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
-	var lim syscall.Rlimit
-	nofile := ""
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		nofile = fmt.Sprintf(", open files per process %d (hard %d)", lim.Cur, lim.Max)
-	}
-	return fmt.Sprintf("%d × %s%s%s%s", runtime.NumCPU(), model, mem, kernel, nofile)
+	return fmt.Sprintf("%d × %s%s%s%s", runtime.NumCPU(), model, mem, kernel, openFileLimit())
 }
 
 // Versions reports the Go toolchain, the venv's Django, Channels,
