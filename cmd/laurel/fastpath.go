@@ -22,8 +22,8 @@ import (
 
 // fastAccept owns the main listener. It reads each new connection's request
 // head itself and serves the WebSocket handshakes laurel's consumer claims
-// (consumer.Server.Claims) with h on that goroutine,
-// without net/http's per-connection machinery: its 8 KiB of buffers (never
+// (consumer.Server.Claims) with h on the worker goroutine that read it (see
+// run), without net/http's per-connection machinery: its 8 KiB of buffers (never
 // pooled again once a connection is hijacked), its background read and the
 // hijack that stops it. Everything else — plain HTTP, handshakes for the
 // upstream, anything unusual in the head — goes to the http.Server
