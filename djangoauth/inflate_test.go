@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
+	"database/sql"
+	"encoding/binary"
 	"errors"
+	"hash/adler32"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +95,79 @@ func FuzzInflate(f *testing.F) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("inflate = %q, compress/zlib's %q", got, want)
 		}
+		// With its checksum made right, every stream inflateSmall decodes
+		// must be one compress/zlib decodes to the same bytes: this reaches
+		// the streams a wrong checksum would otherwise turn away.
+		var s smallInflater
+		if out, end, ok := s.stream(data, nil); ok {
+			fixed := binary.BigEndian.AppendUint32(bytes.Clone(data[:end]), adler32.Checksum(out))
+			want, err := stdInflate(fixed)
+			if err != nil || !bytes.Equal(out, want) {
+				t.Fatalf("inflateSmall decoded %q, compress/zlib %q, %v", out, want, err)
+			}
+			if got, err := inflate(fixed); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("inflate = %q, %v; compress/zlib's %q", got, err, want)
+			}
+		}
 	})
+}
+
+// TestInflateSmallDecodesDjango: inflateSmall itself (not the general
+// decoder it falls back on) decodes what Django's zlib writes: every
+// compressed session_data in the fixture database, real Django's, and
+// compress/zlib's streams of a session at every level but NoCompression
+// (stored blocks, which it leaves to the general decoder).
+func TestInflateSmallDecodesDjango(t *testing.T) {
+	t.Parallel()
+	db, err := sql.Open("sqlite", "file:"+copySQLite(t)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT session_data FROM django_session`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams [][]byte
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		if payload, _, _ := strings.Cut(data, ":"); strings.HasPrefix(payload, ".") {
+			z, err := b64Decode(payload[1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			streams = append(streams, z)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(streams) == 0 {
+		t.Fatal("no compressed session in the fixture")
+	}
+	payload := []byte(`{"_auth_user_id":"42","_auth_user_backend":"django.contrib.auth.backends.ModelBackend","_auth_user_hash":"0c4f2d1e9b8a7f6e5d4c3b2a19080706f5e4d3c2b1a09f8e7d6c5b4a39281706"}`)
+	for _, level := range []int{flate.BestSpeed, 2, 3, 4, 5, flate.DefaultCompression, 7, 8, flate.BestCompression, flate.HuffmanOnly} {
+		var buf bytes.Buffer
+		w, err := zlib.NewWriterLevel(&buf, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write(payload)
+		_ = w.Close()
+		streams = append(streams, buf.Bytes())
+	}
+	var s smallInflater
+	for i, z := range streams {
+		want, err := stdInflate(z)
+		if err != nil {
+			t.Fatalf("stream %d: compress/zlib: %v", i, err)
+		}
+		got, ok := s.inflateSmall(z, nil)
+		if !ok || !bytes.Equal(got, want) {
+			t.Fatalf("stream %d: inflateSmall = %q, %v; want %q", i, got, ok, want)
+		}
+	}
 }
