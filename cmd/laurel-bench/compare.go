@@ -80,7 +80,7 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
 	fs.DurationVar(&f.idleRest, "idle-rest", 10*time.Second, "idle: time at rest measured")
 	fs.IntVar(&f.perProc, "per-proc", 15000, "sockets per client process")
-	fs.IntVar(&f.laurelPerProc, "laurel-per-proc", 16000, "sockets per laurel process: larger scenarios start ceil(N/this) laurel processes with --reuse-port")
+	fs.IntVar(&f.laurelPerProc, "laurel-per-proc", 16000, "sockets per laurel process: larger scenarios (a storm: -storm-n) start ceil(N/this) laurel processes with --reuse-port")
 	fs.StringVar(&f.jsonOut, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&f.doc, "doc", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
 	fs.StringVar(&f.png, "png", "", "write the bar chart to this PNG file")
@@ -195,7 +195,11 @@ func runCompare(ctx context.Context, args []string) error {
 		// Sockets beyond one process's open-file limit need several laurel
 		// processes sharing the port (--reuse-port).
 		procs := 1
-		if n, err := size(sc[strings.LastIndex(sc, "-")+1:]); err == nil && n > f.laurelPerProc {
+		n, err := size(sc[strings.LastIndex(sc, "-")+1:])
+		if strings.HasPrefix(sc, "storm-") {
+			n, err = f.stormN, nil // a storm's size is -storm-n, not in its name
+		}
+		if err == nil && n > f.laurelPerProc {
 			procs = (n + f.laurelPerProc - 1) / f.laurelPerProc
 		}
 		// Idle memory is measured on freshly started servers: a Go heap or a
