@@ -52,6 +52,14 @@ type Config struct {
 	// 429. Zero or negative means no limit (the default: browsers behind one
 	// NAT share an address).
 	MaxSocketsPerAddress int
+	// MaxSockets is the most sockets the Server holds open at once; further
+	// handshakes are refused with 503 and Retry-After (reason
+	// "socket_limit"), so that a process at capacity still has descriptors
+	// for what its open sockets need (Redis and database connections) and
+	// clients are told to come back instead of hanging in the listen
+	// backlog. Zero or negative means no cap. laurel serve derives its
+	// default from the open-file limit (internal/config.ResolveMaxSockets).
+	MaxSockets int
 	// PingInterval is how long a socket may be idle before a ping is sent.
 	// Zero means 20 s (Daphne's default); negative disables pings.
 	PingInterval time.Duration

@@ -24,8 +24,9 @@ const (
 // request that Match does not claim gets 404. Refusals:
 //   - 403 (Daphne's exact bytes): Origin not allowed by ALLOWED_HOSTS, or no
 //     authenticated session on a route with AuthRequired;
-//   - 503: the session store or the channel layer is unavailable, or the
-//     server is shutting down;
+//   - 503 (Retry-After: 5): the session store or the channel layer is
+//     unavailable, the server is shutting down, or it already holds
+//     Config.MaxSockets sockets;
 //   - 429: the client's address already holds Config.MaxSocketsPerAddress
 //     sockets.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +45,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if s.socketsFull() {
+		s.refuse(w, r, refused503, "unavailable", refuseSockets)
+		s.logCapRefusal(client, path)
+		return
+	}
 	if s.addressFull(client) {
 		s.refuse(w, r, refused429, "rejected", refuseAddress)
 		s.hsLog(slog.LevelWarn, "handshake refused: too many sockets from this address", client, path, slog.Int("limit", s.cfg.MaxSocketsPerAddress))
@@ -84,6 +90,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case refuseClosing:
 		sock.release()
 		s.refuse(w, r, refused503, "unavailable", refuseClosing)
+		return
+	case refuseSockets:
+		sock.release()
+		s.refuse(w, r, refused503, "unavailable", refuseSockets)
+		s.logCapRefusal(client, path)
 		return
 	case refuseAddress:
 		sock.release()

@@ -10,6 +10,7 @@ import (
 // only: never a user, group or channel name.
 type metrics struct {
 	socketsOpen   prometheus.Gauge
+	socketsMax    prometheus.Gauge // Config.MaxSockets; 0: no cap
 	sharedGroups  prometheus.Gauge
 	handshakes    *prometheus.CounterVec
 	accepted      prometheus.Counter // handshakes{result="accepted",reason="ok"}
@@ -34,6 +35,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		socketsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "laurel_sockets_open", Help: "WebSocket connections currently open.",
+		}),
+		socketsMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "laurel_sockets_max",
+			Help: "The most WebSocket connections this process accepts (max_sockets); further handshakes get 503. 0 means no cap.",
 		}),
 		sharedGroups: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "laurel_shared_groups",
@@ -75,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.drop[r] = m.drops.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.socketsOpen, m.sharedGroups, m.handshakes, m.fromLayer, m.delivered,
+		for _, c := range []prometheus.Collector{m.socketsOpen, m.socketsMax, m.sharedGroups, m.handshakes, m.fromLayer, m.delivered,
 			m.drops, m.latency, m.errorFrames, m.closes, m.clientActions} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

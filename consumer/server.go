@@ -58,6 +58,13 @@ type Server struct {
 	closing bool
 	wg      sync.WaitGroup // one per registered socket
 
+	// open is len(sockets), written under mu, read without it by the
+	// cheap check before authenticating (socketsFull).
+	open atomic.Int64
+	// capLog rate-limits the socket_limit warning (logCapRefusal).
+	capLogAt  atomic.Int64 // unix nanoseconds of the last warning
+	capRefuse atomic.Int64 // refusals since the last warning
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -92,6 +99,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if c.GroupMembership == MembershipProcess {
 		s.hub = newHub()
+	}
+	if c.MaxSockets > 0 {
+		m.socketsMax.Set(float64(c.MaxSockets))
 	}
 	return s, nil
 }
@@ -342,16 +352,22 @@ const releaseWorkers = 32
 const (
 	refuseClosing = "shutting_down"
 	refuseAddress = "address_limit"
+	refuseSockets = "socket_limit"
 )
 
-// register adds a socket unless the server is closing or the socket's
-// address already holds Config.MaxSocketsPerAddress sockets; it returns the
-// refusal reason, "" when registered.
+// register adds a socket unless the server is closing, already holds
+// Config.MaxSockets sockets, or the socket's address already holds
+// Config.MaxSocketsPerAddress sockets; it returns the refusal reason, ""
+// when registered. The count it checks is the registered sockets' own,
+// under s.mu, so concurrent handshakes never exceed the cap.
 func (s *Server) register(sock *socket) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return refuseClosing
+	}
+	if lim := s.cfg.MaxSockets; lim > 0 && len(s.sockets) >= lim {
+		return refuseSockets
 	}
 	if lim := s.cfg.MaxSocketsPerAddress; lim > 0 {
 		a := clientHost(sock.client)
@@ -361,8 +377,38 @@ func (s *Server) register(sock *socket) string {
 		s.perAddr[a]++
 	}
 	s.sockets[sock.channel] = sock
+	s.open.Store(int64(len(s.sockets)))
 	s.wg.Add(1)
 	return ""
+}
+
+// socketsFull reports whether the server holds Config.MaxSockets sockets (a
+// cheap check before authenticating, without the lock; register decides).
+func (s *Server) socketsFull() bool {
+	lim := s.cfg.MaxSockets
+	return lim > 0 && s.open.Load() >= int64(lim)
+}
+
+// capLogEvery is the least time between two socket_limit warnings: at
+// capacity a refusal may come with every handshake, and one line per
+// interval, with the count refused, says as much.
+const capLogEvery = 10 * time.Second
+
+// logCapRefusal counts a socket_limit refusal and logs a warning, with the
+// refusals since the previous one, at most once per capLogEvery.
+func (s *Server) logCapRefusal(client, path string) {
+	s.capRefuse.Add(1)
+	now := time.Now().UnixNano()
+	last := s.capLogAt.Load()
+	if last != 0 && now-last < int64(capLogEvery) {
+		return
+	}
+	if !s.capLogAt.CompareAndSwap(last, now) {
+		return // another handshake logs this interval
+	}
+	n := s.capRefuse.Swap(0)
+	s.hsLog(slog.LevelWarn, "handshake refused: socket limit reached (max_sockets); answering 503 with Retry-After", client, path,
+		slog.Int("limit", s.cfg.MaxSockets), slog.Int64("refused", n), slog.Duration("log_interval", capLogEvery))
 }
 
 // addressFull reports whether client's address is at its socket limit (a
@@ -380,6 +426,7 @@ func (s *Server) addressFull(client string) bool {
 func (s *Server) unregister(sock *socket) {
 	s.mu.Lock()
 	delete(s.sockets, sock.channel)
+	s.open.Store(int64(len(s.sockets)))
 	if s.cfg.MaxSocketsPerAddress > 0 {
 		a := clientHost(sock.client)
 		if s.perAddr[a]--; s.perAddr[a] <= 0 {
