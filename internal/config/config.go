@@ -47,6 +47,11 @@ type Laurel struct {
 	// MaxSocketsPerAddress limits the sockets one client address may hold
 	// open; further handshakes get 429 (default 0: no limit).
 	MaxSocketsPerAddress int `toml:"max_sockets_per_address"`
+	// MaxSockets caps the WebSocket sockets this process holds open;
+	// further handshakes get 503 with Retry-After. 0 (the default) means
+	// automatic: the open-file limit minus a reserve for everything else
+	// laurel opens (ResolveMaxSockets); a negative value means no cap.
+	MaxSockets int `toml:"max_sockets"`
 	// DrainPeriod spreads the 1001 closes on shutdown (default 5 s).
 	DrainPeriod Duration `toml:"drain_period"`
 	// ShutdownTimeout bounds the whole shutdown (default drain_period + 10 s).

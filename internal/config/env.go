@@ -70,6 +70,7 @@ var laurelSettings = map[string]kind{
 	"max_message_size":        kInt,
 	"subscription_limit":      kInt,
 	"max_sockets_per_address": kInt,
+	"max_sockets":             kInt,
 	"group_membership":        kString,
 	"heartbeat_interval":      kDuration,
 	"drain_period":            kDuration,
