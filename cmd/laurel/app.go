@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -161,6 +162,7 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 			refresh = expiry / 2
 		}
 	}
+	sc := resolveSocketCap(a.cfg.MaxSockets, socketPools(s.ChannelLayerBackend(), layerJSON, authCfg), config.FileLimit, log)
 	ccfg := consumer.Config{
 		Layer:                a.layer,
 		Authenticator:        newAuthAdapter(a.auth, a.reg),
@@ -172,6 +174,7 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 		GroupMembership:      consumer.GroupMembership(a.cfg.GroupMembership),
 		SubscriptionLimit:    a.cfg.SubscriptionLimit,
 		MaxSocketsPerAddress: a.cfg.MaxSocketsPerAddress,
+		MaxSockets:           sc.Max,
 		PingInterval:         a.cfg.PingInterval.D(),
 		PingTimeout:          a.cfg.PingTimeout.D(),
 		MaxLifetime:          a.cfg.WebsocketTimeout.D(),
@@ -217,6 +220,69 @@ func newApp(ctx context.Context, s *config.Settings, log *slog.Logger, io stdio)
 		log.Warn("session store not reachable at start-up; handshakes answer 503 until it is", slog.Any("err", err))
 	}
 	return a, nil
+}
+
+// socketPools is the most connections the pools of this configuration may
+// open at once, for config.ReserveFor: go-redis opens up to max_connections
+// per channel-layer host (10 per CPU by default), plus a few outside the
+// pool (the pub/sub layer's subscriptions); a cache session store has a
+// Redis pool of its own; djangoauth's SQL pools hold MaxOpenConns each (8
+// by default), two of them on SQLite. A CONFIG that does not parse counts
+// as one host with the default pool (newApp reports the error itself).
+func socketPools(backend string, layerJSON []byte, auth djangoauth.Config) int {
+	redisDefault := 10 * runtime.GOMAXPROCS(0)
+	parse := channelsproto.ParseConfig
+	if backend == config.LayerPubSub {
+		parse = channelsproto.ParsePubSubConfig
+	}
+	hosts := []channelsproto.Host{{}}
+	if c, err := parse(layerJSON); err == nil && len(c.Hosts) > 0 {
+		hosts = c.Hosts
+	}
+	n := 0
+	for _, h := range hosts {
+		pool := h.PoolSize
+		if pool <= 0 {
+			pool = redisDefault
+		}
+		n += pool + 4
+	}
+	if auth.SessionEngine == djangoauth.EngineCache || auth.SessionEngine == djangoauth.EngineCachedDB {
+		n += redisDefault
+	}
+	sqlConns := auth.MaxOpenConns
+	if sqlConns <= 0 {
+		sqlConns = 8
+	}
+	return n + 2*sqlConns
+}
+
+// resolveSocketCap resolves laurel.max_sockets (config.ResolveMaxSockets)
+// and logs the effective cap; it warns when a configured cap exceeds what
+// the open-file limit leaves room for.
+func resolveSocketCap(configured, pools int, fileLimit config.FileLimitFunc, log *slog.Logger) config.SocketCap {
+	sc := config.ResolveMaxSockets(configured, pools, fileLimit)
+	source := "max_sockets"
+	if sc.Auto {
+		source = "open-file limit"
+	}
+	attrs := []any{slog.Int("max_sockets", sc.Max), slog.String("from", source)}
+	if sc.FileLimit > 0 {
+		attrs = append(attrs, slog.Uint64("open_file_limit", sc.FileLimit), slog.Int("reserve", sc.Reserve))
+	} else {
+		attrs = append(attrs, slog.String("open_file_limit", "unknown"))
+	}
+	if sc.Max > 0 {
+		log.Info("socket cap: further handshakes get 503 with Retry-After", attrs...)
+	} else {
+		log.Info("socket cap: none", attrs...)
+	}
+	if sc.OverLimit {
+		log.Warn("laurel.max_sockets exceeds what the open-file limit allows: near that many sockets accept() fails with EMFILE and open sockets cannot open Redis or database connections; lower it or raise LimitNOFILE",
+			slog.Int("max_sockets", sc.Max), slog.Uint64("open_file_limit", sc.FileLimit),
+			slog.Int("reserve", sc.Reserve), slog.Int("allowed", sc.Allowed))
+	}
+	return sc
 }
 
 func (a *app) registerLayerStats() {

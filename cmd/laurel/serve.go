@@ -36,6 +36,7 @@ type serveFlags struct {
 	reusePort    bool
 	pprof        bool
 	membership   string
+	maxSockets   int
 	set          map[string]bool
 }
 
@@ -74,6 +75,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 		f.membership = v
 		return nil
 	})
+	fs.IntVar(&f.maxSockets, "max-sockets", 0, "most WebSocket sockets this process holds (further handshakes get 503 with Retry-After); 0: the open-file limit minus a reserve; negative: no cap")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's /debug/pprof/ profiles on the --metrics-bind address (never on the main listener)")
 	fs.IntVar(&f.maxMessage, "websocket-max-message-size", 1<<20, "largest incoming WebSocket message in bytes; 0 for no limit")
 	for _, n := range []string{"websocket_connect_timeout", "websocket-connect-timeout"} {
@@ -168,6 +170,9 @@ func (f *serveFlags) applyFlags(l *config.Laurel) {
 	}
 	if f.set["group-membership"] {
 		l.GroupMembership = f.membership
+	}
+	if f.set["max-sockets"] {
+		l.MaxSockets = f.maxSockets
 	}
 	if f.set["metrics-bind"] {
 		l.MetricsBind = f.metricsBind
