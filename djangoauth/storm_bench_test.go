@@ -7,9 +7,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/laurel-server/laurel/internal/cpuclock"
 )
 
 // Benchmarks of the connect-storm paths (issue #6): verdict-cache hits and
@@ -96,18 +97,6 @@ func benchBackend(b *testing.B, engine string, n int, mutate func(*Config)) (*Au
 	return newBenchAuth(b, cfg), valid, nil
 }
 
-// processCPU is the CPU time (user + system) this process has used, in ns:
-// on a machine whose cores are all busy, what a verdict costs is its CPU,
-// not its wall time (a PostgreSQL miss mostly waits for the server).
-func processCPU(b *testing.B) int64 {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
 func newBenchAuth(b testing.TB, cfg Config) *Authenticator {
 	b.Helper()
 	a, err := New(cfg, WithLogger(quietLogger()))
@@ -142,13 +131,13 @@ func BenchmarkVerdictDB(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu0 := cpuclock.Benchmark(b)
 			for b.Loop() {
 				if v := a.VerdictForSessionKey(ctx, valid); !v.Authenticated || v.Cached {
 					b.Fatalf("%+v", v)
 				}
 			}
-			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -165,14 +154,14 @@ func BenchmarkVerdictDBFreshGoroutine(b *testing.B) {
 			defer cancel()
 			done := make(chan Verdict)
 			b.ReportAllocs()
-			cpu0 := processCPU(b)
+			cpu0 := cpuclock.Benchmark(b)
 			for b.Loop() {
 				go func() { done <- a.VerdictForSessionKey(ctx, valid) }()
 				if v := <-done; !v.Authenticated || v.Cached {
 					b.Fatalf("%+v", v)
 				}
 			}
-			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -232,7 +221,7 @@ func BenchmarkStormManyUsers(b *testing.B) {
 					var wg sync.WaitGroup
 					b.ReportAllocs()
 					b.ResetTimer()
-					cpu0 := processCPU(b)
+					cpu0 := cpuclock.Benchmark(b)
 					for range conc {
 						wg.Go(func() {
 							for {
@@ -252,7 +241,7 @@ func BenchmarkStormManyUsers(b *testing.B) {
 						b.Fatalf("%d verdicts not authenticated", bad.Load())
 					}
 					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verdicts/s")
-					b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+					b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu0)/float64(b.N), "cpu-ns/op")
 				})
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/laurel-server/laurel/channelsproto"
+	"github.com/laurel-server/laurel/internal/cpuclock"
 )
 
 // stormDistinctUsers is how many users, each with one session, the
@@ -183,7 +184,7 @@ func BenchmarkStormDistinctUsers(b *testing.B) {
 					})
 				}
 				b.ReportAllocs()
-				cpu0, sys0 := processCPU(b), readSyscalls()
+				cpu0, sys0 := cpuclock.Benchmark(b), readSyscalls()
 				i := 0
 				for b.Loop() {
 					work <- keys[i%len(keys)]
@@ -191,7 +192,7 @@ func BenchmarkStormDistinctUsers(b *testing.B) {
 				}
 				close(work)
 				wg.Wait()
-				cpu, sys := processCPU(b)-cpu0, readSyscalls()-sys0
+				cpu, sys := cpuclock.Benchmark(b)-cpu0, readSyscalls()-sys0
 				if n := bad.Load(); n != 0 {
 					b.Fatalf("%d of %d verdicts not authenticated", n, done.Load())
 				}
@@ -214,11 +215,11 @@ func BenchmarkVerdictSQLiteReopen(b *testing.B) {
 	key := validKey(b, fx)
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu0 := cpuclock.Benchmark(b)
 	for b.Loop() {
 		if v := a.VerdictForSessionKey(ctx, key); !v.Authenticated {
 			b.Fatalf("%+v", v)
 		}
 	}
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu0)/float64(b.N), "cpu-ns/op")
 }

@@ -11,12 +11,11 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/laurel-server/laurel/consumer"
 	"github.com/laurel-server/laurel/internal/connbench"
+	"github.com/laurel-server/laurel/internal/cpuclock"
 	"github.com/laurel-server/laurel/internal/forwarded"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -89,21 +88,11 @@ func BenchmarkServeHandshake(b *testing.B) {
 				"Connection: Upgrade\r\nCookie: sessionid=" + hex.EncodeToString(key[:]) + "\r\nOrigin: http://app.example\r\n" +
 				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n\r\n")
 			sub := connbench.MaskedText([]byte(`{"action":"subscribe","task_id":"storm1"}`))
-			cpu0 := processCPU(b)
+			cpu0 := cpuclock.Benchmark(b)
 			connbench.Run(b, 32, addr, req, sub, layer.joined)
 			// The process's CPU time (user + system, both sides of each
 			// connect): on a loaded machine a steadier figure than ns/op.
-			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the CPU time the process has used so far.
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

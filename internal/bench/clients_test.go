@@ -13,10 +13,10 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/laurel-server/laurel/internal/cpuclock"
 	"github.com/laurel-server/laurel/internal/wsproto"
 )
 
@@ -163,16 +163,6 @@ func startConnectServer(b *testing.B) string {
 	return strings.TrimSpace(line)
 }
 
-// processCPU returns this process's user+system CPU time.
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkConnect measures the client's cost of one storm connect: dial
 // from a loopback source address, upgrade, subscribe, read the first frame
 // (then close). The server is another process (the test binary as
@@ -195,7 +185,7 @@ func BenchmarkConnect(b *testing.B) {
 	var next, slots atomic.Int64
 	b.SetParallelism(parallelism)
 	b.ReportAllocs()
-	cpu := processCPU(b)
+	cpu := cpuclock.Benchmark(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		s := guard.slot(int(slots.Add(1) - 1))
@@ -212,7 +202,7 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // connectedWriter is RunClients' output in BenchmarkRunClients: it calls
@@ -246,7 +236,7 @@ func BenchmarkRunClients(b *testing.B) {
 		Cookies: []string{"sessionid=0123456789abcdefghijklmnopqrstuv"}, Group: "bench", Each: true,
 		SourceIPs: []string{"127.0.0.2", "127.0.0.3"}, Progress: time.Hour}
 	b.ReportAllocs()
-	cpu := processCPU(b)
+	cpu := cpuclock.Benchmark(b)
 	b.ResetTimer()
 	for done := 0; done < b.N; {
 		cfg.N = min(b.N-done, 4000)
@@ -263,5 +253,5 @@ func BenchmarkRunClients(b *testing.B) {
 		done += cfg.N
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cpuclock.Benchmark(b)-cpu)/float64(b.N), "cpu-ns/op")
 }
