@@ -51,14 +51,7 @@ func TestMaxSockets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, func(c *Config) { c.MaxSockets = tc.limit })
-			for range tc.open {
-				e.mustDial("/ws/tasks/", aliceCookie)
-			}
-			c, status, _ := e.dial("/ws/tasks/", aliceCookie)
-			if c != nil {
-				status = http.StatusSwitchingProtocols
-			}
-			if status != tc.wantLast {
+			if status := e.statusAfter(tc.open); status != tc.wantLast {
 				t.Fatalf("handshake after %d sockets: status %d, want %d", tc.open, status, tc.wantLast)
 			}
 			if got := socketLimitRefusals(t, e); got != tc.refused {

@@ -20,14 +20,7 @@ func TestMaxSocketsPerAddress(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, func(c *Config) { c.MaxSocketsPerAddress = tc.limit })
-			for range tc.open {
-				e.mustDial("/ws/tasks/", aliceCookie)
-			}
-			c, status, _ := e.dial("/ws/tasks/", aliceCookie)
-			if c != nil {
-				status = http.StatusSwitchingProtocols
-			}
-			if status != tc.wantLast {
+			if status := e.statusAfter(tc.open); status != tc.wantLast {
 				t.Fatalf("handshake after %d sockets: status %d, want %d", tc.open, status, tc.wantLast)
 			}
 			got := counterValue(t, e.reg, "laurel_handshakes_total", map[string]string{"result": "rejected", "reason": "address_limit"})

@@ -79,6 +79,20 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 
 func (e *env) url(path string) string { return "ws" + strings.TrimPrefix(e.http.URL, "http") + path }
 
+// statusAfter opens open sockets of alice's on /ws/tasks/, then one more, and
+// returns that last handshake's HTTP status (101 when it was accepted): the
+// capacity tests' probe.
+func (e *env) statusAfter(open int) int {
+	for range open {
+		e.mustDial("/ws/tasks/", aliceCookie)
+	}
+	c, status, _ := e.dial("/ws/tasks/", aliceCookie)
+	if c != nil {
+		status = http.StatusSwitchingProtocols
+	}
+	return status
+}
+
 // dial opens a socket; it returns the HTTP status when the handshake fails.
 func (e *env) dial(path, cookie string) (*websocket.Conn, int, error) {
 	h := http.Header{}
