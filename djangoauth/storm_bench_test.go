@@ -38,34 +38,10 @@ func benchBackend(b *testing.B, engine string, n int, mutate func(*Config)) (*Au
 	var fx dbFixture
 	loadFixture(b, "db_scenarios.json", &fx)
 	valid := validKey(b, fx)
-	var (
-		cfg    Config
-		driver string
-		dsn    string
-		table  string
-		param  func(int) string
-	)
-	switch engine {
-	case "sqlite":
-		path := copySQLite(b)
-		cfg = Config{
-			SecretKey:              testSecret,
-			SecretKeyFallbacks:     []string{testOldKey},
-			UseTZ:                  true,
-			AuthenticationBackends: []string{"django.contrib.auth.backends.ModelBackend", "django.contrib.auth.backends.AllowAllUsersModelBackend"},
-			Database:               DatabaseConfig{Engine: "django.db.backends.sqlite3", Name: path},
-			VerdictTTL:             -1,
-		}
-		driver, dsn, table = "sqlite", "file:"+path, "django_session"
-		param = func(int) string { return "?" }
-	case "postgres":
-		dsn = postgresTestDSN(b)
-		cfg = postgresFromSQLite(b, dsn)
-		driver, table = "pgx", cfg.SessionTable
-		param = func(i int) string { return "$" + strconv.Itoa(i) }
-	}
+	d := openBenchDB(b, engine)
+	cfg := d.cfg
 	if n > 0 {
-		db, err := sql.Open(driver, dsn)
+		db, err := sql.Open(d.driver, d.dsn)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -74,8 +50,12 @@ func benchBackend(b *testing.B, engine string, n int, mutate func(*Config)) (*Au
 		if err != nil {
 			b.Fatal(err)
 		}
+		table := cfg.SessionTable
+		if table == "" {
+			table = "django_session"
+		}
 		q := fmt.Sprintf(`INSERT INTO "%s" (session_key, session_data, expire_date) SELECT %s, session_data, expire_date FROM "%s" WHERE session_key = %s`,
-			table, param(1), table, param(2))
+			table, d.param(1), table, d.param(2))
 		keys := make([]string, n)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("benchstorm%022d", i)
@@ -95,6 +75,45 @@ func benchBackend(b *testing.B, engine string, n int, mutate func(*Config)) (*Au
 		mutate(&cfg)
 	}
 	return newBenchAuth(b, cfg), valid, nil
+}
+
+// benchDB is a benchmark's database: a copy of the SQLite fixture, or the
+// test PostgreSQL loaded from it, with the Config that reads it and what
+// database/sql needs to write to it directly.
+type benchDB struct {
+	cfg    Config
+	driver string
+	dsn    string
+	param  func(int) string // the i-th placeholder
+}
+
+// openBenchDB prepares engine's database ("sqlite" or "postgres"); its
+// Config has no verdict cache.
+func openBenchDB(b testing.TB, engine string) benchDB {
+	b.Helper()
+	var d benchDB
+	switch engine {
+	case "sqlite":
+		path := copySQLite(b)
+		d.cfg = Config{
+			SecretKey:              testSecret,
+			SecretKeyFallbacks:     []string{testOldKey},
+			UseTZ:                  true,
+			AuthenticationBackends: []string{"django.contrib.auth.backends.ModelBackend", "django.contrib.auth.backends.AllowAllUsersModelBackend"},
+			Database:               DatabaseConfig{Engine: "django.db.backends.sqlite3", Name: path},
+		}
+		d.driver, d.dsn = "sqlite", "file:"+path
+		d.param = func(int) string { return "?" }
+	case "postgres":
+		d.dsn = postgresTestDSN(b)
+		d.cfg = postgresFromSQLite(b, d.dsn)
+		d.driver = "pgx"
+		d.param = func(i int) string { return "$" + strconv.Itoa(i) }
+	default:
+		b.Fatalf("unknown engine %q", engine)
+	}
+	d.cfg.VerdictTTL = -1
+	return d
 }
 
 func newBenchAuth(b testing.TB, cfg Config) *Authenticator {

@@ -36,35 +36,16 @@ const stormDistinctUsers = 10000
 // same size, so inflate does the same work.
 func stormDistinctFixture(b testing.TB, engine string, n, pool int) (*Authenticator, []string) {
 	b.Helper()
-	var (
-		cfg     Config
-		driver  string
-		dsn     string
-		session string
-		users   string
-		param   func(int) string
-	)
-	switch engine {
-	case "sqlite":
-		path := copySQLite(b)
-		cfg = Config{
-			SecretKey:              testSecret,
-			UseTZ:                  true,
-			AuthenticationBackends: []string{"django.contrib.auth.backends.ModelBackend"},
-			Database:               DatabaseConfig{Engine: "django.db.backends.sqlite3", Name: path},
-		}
-		driver, dsn, session, users = "sqlite", "file:"+path, "django_session", "auth_user"
-		param = func(int) string { return "?" }
-	case "postgres":
-		dsn = postgresTestDSN(b)
-		cfg = postgresFromSQLite(b, dsn)
-		cfg.SecretKeyFallbacks = nil
-		driver, session, users = "pgx", cfg.SessionTable, cfg.User.Table
-		param = func(i int) string { return "$" + strconv.Itoa(i) }
+	d := openBenchDB(b, engine)
+	cfg := d.cfg
+	cfg.SecretKeyFallbacks = nil
+	cfg.AuthenticationBackends = []string{"django.contrib.auth.backends.ModelBackend"}
+	session, users, param := cfg.SessionTable, cfg.User.Table, d.param
+	if session == "" {
+		session, users = "django_session", "auth_user"
 	}
-	cfg.VerdictTTL = -1
 	cfg.MaxOpenConns = pool
-	db, err := sql.Open(driver, dsn)
+	db, err := sql.Open(d.driver, d.dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
