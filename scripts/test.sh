@@ -96,7 +96,7 @@ if [ "$mode" = all ]; then
   stage "go vet" go vet ./...
   stage "golangci-lint" scripts/lint.sh
   stage "go test -race" go test -race -count=1 ./...
-  stage "go fuzz (short)" scripts/fuzz.sh 3s
+  stage "go fuzz (short)" scripts/fuzz.sh 20000x
 fi
 
 # Each folder of the compat suite runs in its own pytest process: the folders are
