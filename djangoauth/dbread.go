@@ -203,8 +203,12 @@ func isSQLiteBusy(err error) bool {
 	if err == nil {
 		return false
 	}
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+	var se *sqlite.Error // database/sql's driver
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_BUSY
+	}
+	var le *liteError // the fast pool's
+	return errors.As(err, &le) && le.code&0xff == sqlite3.SQLITE_BUSY
 }
 
 func (r *dbRead) fastRow(query string, dest []any, args []any) (err error) {
@@ -222,10 +226,7 @@ func (r *dbRead) fastRow(query string, dest []any, args []any) (err error) {
 		return err
 	}
 	for i, v := range r.vals[:len(dest)] {
-		if b, ok := v.([]byte); ok {
-			v = append([]byte(nil), b...) // the driver may reuse it
-		}
-		dest[i] = v
+		dest[i] = v // a []byte is the row's own copy (liteConn.value)
 		r.vals[i] = nil
 	}
 	return err

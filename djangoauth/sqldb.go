@@ -76,17 +76,15 @@ func openSQL(cfg Config) (*sqlDB, error) {
 		}
 		s.naiveTZ = loc
 	}
-	var driver, dsn, fastDSN string
+	var driver, dsn, fastURI string
 	switch d.Engine {
 	case "django.db.backends.sqlite3":
 		s.dialect, driver = dialectSQLite, "sqlite"
 		if d.Name == "" {
 			return nil, fmt.Errorf("%w: DATABASES.default.NAME is required for SQLite", ErrSettings)
 		}
-		base := "file:" + (&url.URL{Path: d.Name}).EscapedPath() + "?mode=ro&_pragma=query_only(1)" +
-			"&_pragma=cache_size(" + sqlitePageCache + ")"
-		dsn = base + "&_pragma=busy_timeout(5000)"
-		fastDSN = base + "&_pragma=mmap_size(" + sqliteFastMmap + ")" // busy_timeout 0: never waits for a lock
+		fastURI = "file:" + (&url.URL{Path: d.Name}).EscapedPath() + "?mode=ro" // pragmas: liteFastPragmas
+		dsn = fastURI + "&_pragma=query_only(1)&_pragma=cache_size(" + sqlitePageCache + ")&_pragma=busy_timeout(5000)"
 	case "django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2":
 		s.dialect, driver = dialectPostgres, "pgx"
 		dsn = postgresDSN(d)
@@ -122,8 +120,8 @@ func openSQL(cfg Config) (*sqlDB, error) {
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s.db = db
-	if fastDSN != "" {
-		s.lite = newLitePool(db.Driver(), fastDSN, cfg.MaxOpenConns)
+	if fastURI != "" {
+		s.lite = newLitePool(fastURI, cfg.MaxOpenConns)
 	}
 	return s, nil
 }

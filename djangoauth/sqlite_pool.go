@@ -1,11 +1,7 @@
 package djangoauth
 
 import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +10,8 @@ import (
 // errPoolClosed reports a fast-pool request after Close.
 var errPoolClosed = errors.New("djangoauth: SQLite fast pool closed")
 
-// litePool is SQLite's fast path: at most max driver connections, used
-// without database/sql and without watching a context, each with its
+// litePool is SQLite's fast path: at most max connections (liteConn),
+// used without database/sql and without watching a context, each with its
 // statements prepared once.
 //
 // A connection given back while a verdict waits for one goes to that
@@ -39,8 +35,7 @@ var errPoolClosed = errors.New("djangoauth: SQLite fast pool closed")
 // closed too and a fresh one opened (a connection keeps reading the file it
 // opened, even after the database is replaced). Safe for concurrent use.
 type litePool struct {
-	drv     driver.Driver
-	dsn     string
+	uri     string // the database's URI filename (file:...?mode=ro)
 	idle    chan *liteConn
 	handoff chan *liteConn // unbuffered: a connection in its read transaction, to a get waiting now
 	slots   chan struct{}  // one token per open connection
@@ -65,8 +60,8 @@ type litePool struct {
 // costs about 25 us.
 const liteMaxIdle = time.Second
 
-func newLitePool(drv driver.Driver, dsn string, maxConns int) *litePool {
-	return &litePool{drv: drv, dsn: dsn, idle: make(chan *liteConn, maxConns), handoff: make(chan *liteConn),
+func newLitePool(uri string, maxConns int) *litePool {
+	return &litePool{uri: uri, idle: make(chan *liteConn, maxConns), handoff: make(chan *liteConn),
 		slots: make(chan struct{}, maxConns), now: time.Now, maxIdle: liteMaxIdle}
 }
 
@@ -102,12 +97,12 @@ func (p *litePool) get(since time.Time) (*liteConn, error) {
 				}
 				return c, nil
 			case p.slots <- struct{}{}:
-				conn, err := p.drv.Open(p.dsn)
+				c, err := openLiteConn(p.uri)
 				if err != nil {
 					<-p.slots
 					return nil, err
 				}
-				return &liteConn{conn: conn, stmts: make(map[string]driver.Stmt, 4)}, nil
+				return c, nil
 			}
 		}
 		if p.now().Sub(c.idleSince) <= p.maxIdle {
@@ -214,99 +209,4 @@ func (p *litePool) close() error {
 			return errors.Join(errs...)
 		}
 	}
-}
-
-// liteConn is one fast-pool connection. Not safe for concurrent use.
-//
-// The read transaction that spans a verdict's two lookups is held by
-// keeping the last statement active: its row has been read but the
-// statement is not reset until the next one has run (or finish), and SQLite
-// keeps a connection's read transaction, and its SHARED lock, while any of
-// its statements is active. That costs nothing, where BEGIN and COMMIT are
-// two more statements to run.
-type liteConn struct {
-	conn      driver.Conn
-	stmts     map[string]driver.Stmt
-	args      [2]driver.NamedValue
-	held      driver.Rows // the last statement, still active; nil when none
-	heldQuery string
-	txStart   time.Time // taken (time.Now) before the statement that began the read transaction held
-	idleSince time.Time // when it was last put back
-}
-
-func (c *liteConn) stmt(query string) (driver.Stmt, error) {
-	if st, ok := c.stmts[query]; ok {
-		return st, nil
-	}
-	st, err := c.conn.(driver.ConnPrepareContext).PrepareContext(context.Background(), query)
-	if err != nil {
-		return nil, err
-	}
-	c.stmts[query] = st
-	return st, nil
-}
-
-// row runs query and reads its first row into dest; sql.ErrNoRows when
-// there is none. The statement stays active (see liteConn) when it found a
-// row.
-func (c *liteConn) row(query string, dest []driver.Value, args []any) error {
-	if c.held != nil && c.heldQuery == query {
-		// the same statement cannot run again while active
-		if err := c.finish(); err != nil {
-			return err
-		}
-	}
-	st, err := c.stmt(query)
-	if err != nil {
-		return err
-	}
-	nv := c.args[:0]
-	for i, a := range args {
-		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: a})
-	}
-	if c.held == nil {
-		// This statement begins a read transaction: its snapshot is
-		// taken after this instant.
-		c.txStart = time.Now()
-	}
-	rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), nv)
-	clear(c.args[:])
-	if err != nil {
-		return err
-	}
-	if err := rows.Next(dest); err != nil {
-		cerr := rows.Close()
-		if errors.Is(err, io.EOF) {
-			if cerr != nil {
-				return cerr
-			}
-			return sql.ErrNoRows
-		}
-		return err
-	}
-	prev := c.held
-	c.held, c.heldQuery = rows, query
-	if prev != nil {
-		return prev.Close() // the new statement holds the transaction now
-	}
-	return nil
-}
-
-// finish resets the active statement, which ends the read transaction and
-// releases the SHARED lock.
-func (c *liteConn) finish() error {
-	if c.held == nil {
-		return nil
-	}
-	err := c.held.Close()
-	c.held, c.heldQuery = nil, ""
-	return err
-}
-
-func (c *liteConn) close() error {
-	_ = c.finish()
-	for _, st := range c.stmts {
-		_ = st.Close()
-	}
-	return c.conn.Close()
 }
