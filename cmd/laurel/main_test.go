@@ -204,3 +204,16 @@ BACKEND = "channels_redis.core.RedisChannelLayer"
 		})
 	}
 }
+
+// The heap floor runs unless the operator set GOGC.
+func TestStartHeapFloor(t *testing.T) {
+	if f := startHeapFloor([]string{"HOME=/", "GOGC=200"}); f != nil {
+		f.Stop()
+		t.Fatal("heap floor started although GOGC is set")
+	}
+	f := startHeapFloor([]string{"HOME=/"})
+	if f == nil {
+		t.Fatal("no heap floor without GOGC")
+	}
+	f.Stop()
+}
