@@ -32,6 +32,7 @@ type compareFlags struct {
 	stormNDaphne  int
 	users         int
 	stormConcD    int
+	stormRuns     int
 	manyDur       time.Duration
 	publishers    int
 	idleRest      time.Duration
@@ -75,6 +76,7 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.IntVar(&f.stormConc, "storm-concurrency", 200, "connect storm on laurel: handshakes in flight per client process")
 	fs.IntVar(&f.stormNDaphne, "storm-n-daphne", 2000, "connect storm on Daphne: sockets, each with its own session (Daphne takes 10-30 s for 2,000)")
 	fs.IntVar(&f.users, "users", 0, "Django users the stack's sessions belong to, round robin (0: one user per session, as when every browser of a site reconnects after a deploy)")
+	fs.IntVar(&f.stormRuns, "storm-runs", 3, "connect storms: runs per server, 3 s apart (longer than laurel's verdict cache TTL); the median run is reported")
 	fs.IntVar(&f.stormConcD, "storm-concurrency-daphne", 50, "connect storm on Daphne: handshakes in flight (Twisted's listen backlog is 50: more are refused)")
 	fs.DurationVar(&f.manyDur, "many-duration", 20*time.Second, "many groups: publishing time")
 	fs.IntVar(&f.publishers, "publishers", 8, "many groups: concurrent Python publishers")
@@ -87,6 +89,9 @@ func runCompare(ctx context.Context, args []string) error {
 	fs.StringVar(&f.merge, "merge", "", "comma list of earlier -json files: their scenarios not run now are reported too (with -scenarios '': report only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if f.stormRuns < 1 {
+		return fmt.Errorf("-storm-runs %d: want 1 or more", f.stormRuns)
 	}
 	if f.backend != bench.BackendCore && f.backend != bench.BackendPubSub {
 		return fmt.Errorf("-backend %q: want core or pubsub", f.backend)
@@ -491,13 +496,17 @@ func size(s string) (int, error) {
 	return n * mult, err
 }
 
+// stormPause is the wait between two runs of a storm: longer than laurel's
+// verdict cache TTL (2 s), so each run's handshakes read the database.
+const stormPause = 3 * time.Second
+
 func runScenario(ctx context.Context, r *bench.Runner, srv *bench.Server, sc string, f compareFlags) (bench.Result, error) {
 	parts := strings.Split(sc, "-")
 	if parts[0] == "storm" {
 		if srv.Name == "daphne" {
-			return r.Storm(ctx, sc, srv, f.stormNDaphne, f.stormConcD)
+			return r.StormRuns(ctx, sc, srv, f.stormNDaphne, f.stormConcD, f.stormRuns, stormPause)
 		}
-		return r.Storm(ctx, sc, srv, f.stormN, f.stormConc)
+		return r.StormRuns(ctx, sc, srv, f.stormN, f.stormConc, f.stormRuns, stormPause)
 	}
 	n, err := size(parts[len(parts)-1])
 	if err != nil {

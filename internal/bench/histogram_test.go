@@ -68,3 +68,20 @@ func BenchmarkHistogramRecord(b *testing.B) {
 		h.Record(time.Duration(i%100000) * time.Microsecond)
 	}
 }
+
+func TestMedianIndex(t *testing.T) {
+	for _, tc := range []struct {
+		vs   []float64
+		want int
+	}{
+		{[]float64{5}, 0},
+		{[]float64{11045, 12267, 12735}, 1},
+		{[]float64{12735, 11045, 12267}, 2},
+		{[]float64{3, 1, 2, 4}, 2}, // lower middle: 2
+		{[]float64{7, 7, 1}, 0},
+	} {
+		if got := medianIndex(tc.vs); got != tc.want {
+			t.Errorf("medianIndex(%v) = %d, want %d", tc.vs, got, tc.want)
+		}
+	}
+}

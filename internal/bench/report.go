@@ -44,6 +44,7 @@ var Headlines = map[string][]Headline{
 	},
 	"storm": {
 		{MetricConnectsPS, "connect+auth+subscribe/s", false, false}, {MetricFailures, "failures", true, false},
+		{MetricRuns, "runs (the median one is shown)", true, true},
 		{MetricSockets, "sockets, each with its own session", true, true},
 		{MetricInFlight, "handshakes in flight", true, true},
 		{MetricHandshakeP99, "handshake p99 (ms)", true, false},
