@@ -107,16 +107,11 @@ func openLiteConn(uri string) (_ *liteConn, err error) {
 			_ = c.close()
 		}
 	}()
-	name, err := libc.CString(uri)
+	name, pdb, err := c.cArgs(uri)
 	if err != nil {
 		return nil, err
 	}
-	defer libc.Xfree(c.tls, name)
-	pdb, err := c.malloc(ptrSize)
-	if err != nil {
-		return nil, err
-	}
-	defer libc.Xfree(c.tls, pdb)
+	defer c.freeArgs(name, pdb)
 	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb,
 		sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_URI|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
 	// On failure too, SQLite may have made a handle, which holds the
@@ -143,6 +138,25 @@ func readPtr(p uintptr) uintptr {
 		return uintptr(binary.NativeEndian.Uint32(b))
 	}
 	return uintptr(binary.NativeEndian.Uint64(b))
+}
+
+// cArgs returns s as a C string and a pointer-sized slot for a C
+// function's out parameter (sqlite3_open_v2's and sqlite3_prepare_v3's);
+// freeArgs releases both.
+func (c *liteConn) cArgs(s string) (z, slot uintptr, err error) {
+	if z, err = libc.CString(s); err != nil {
+		return 0, 0, err
+	}
+	if slot, err = c.malloc(ptrSize); err != nil {
+		libc.Xfree(c.tls, z)
+		return 0, 0, err
+	}
+	return z, slot, nil
+}
+
+func (c *liteConn) freeArgs(z, slot uintptr) {
+	libc.Xfree(c.tls, z)
+	libc.Xfree(c.tls, slot)
 }
 
 func (c *liteConn) malloc(n int) (uintptr, error) {
@@ -182,16 +196,11 @@ func (c *liteConn) stmt(query string) (*liteStmt, error) {
 	if st, ok := c.stmts[query]; ok {
 		return st, nil
 	}
-	z, err := libc.CString(query)
+	z, pp, err := c.cArgs(query)
 	if err != nil {
 		return nil, err
 	}
-	defer libc.Xfree(c.tls, z)
-	pp, err := c.malloc(ptrSize)
-	if err != nil {
-		return nil, err
-	}
-	defer libc.Xfree(c.tls, pp)
+	defer c.freeArgs(z, pp)
 	if rc := sqlite3.Xsqlite3_prepare_v3(c.tls, c.db, z, -1, sqlite3.SQLITE_PREPARE_PERSISTENT, pp, 0); rc != sqlite3.SQLITE_OK {
 		return nil, c.err(rc)
 	}
