@@ -34,8 +34,7 @@ const (
 
 // adder coalesces the GroupAdd and GroupDiscard calls of one host:
 // concurrent calls are sent as one pipeline (each GroupAdd's ZADD then
-// EXPIRE, each GroupDiscard's ZREM, calls in arrival order; the GroupAdds
-// of one group share one ZADD and EXPIRE, see sendAdds), so a connect or
+// EXPIRE, each GroupDiscard's ZREM, calls in arrival order), so a connect or
 // disconnect storm of N sockets costs a few round trips instead of 2N.
 // Its goroutine is started with the layer's other goroutines and stopped by
 // Close.
@@ -131,77 +130,30 @@ func (l *Layer) runAdder(ctx context.Context, c redis.UniversalClient, a *adder)
 
 // sendAdds sends the requests of batch their callers have not abandoned as
 // one pipeline and hands each its own result.
-//
-// The GroupAdds of one group go as one ZADD of all their members and one
-// EXPIRE, at the place of the first of them, unless the batch also has a
-// GroupDiscard for that group (then every call keeps its own commands, in
-// order, so that an add and a discard of one channel keep their order).
-// Redis ends in the same state as after a ZADD and an EXPIRE per call, as
-// channels_redis sends them: a ZADD of several members is the ZADDs of each
-// in turn (a member given twice keeps its last score), and the EXPIRE is
-// the same. In a connect storm, where the sockets of many browsers join the
-// same groups at once, that is two commands per group and batch instead of
-// two per socket, for Redis and for laurel.
 func (l *Layer) sendAdds(ctx context.Context, c redis.UniversalClient, batch []*addReq, expiry time.Duration) {
 	type cmds struct {
 		r      *addReq
-		first  redis.Cmder // ZADD or ZREM (shared by the calls of one ZADD)
+		first  redis.Cmder // ZADD or ZREM
 		expire *redis.BoolCmd
 	}
-	taken := make([]*addReq, 0, len(batch))
-	var discarded map[string]bool // groups with a GroupDiscard in the batch
+	sent := make([]cmds, 0, len(batch))
+	p := c.Pipeline()
 	for _, r := range batch {
 		if !r.state.CompareAndSwap(addQueued, addTaken) {
 			continue
 		}
-		taken = append(taken, r)
 		if r.discard {
-			if discarded == nil {
-				discarded = make(map[string]bool)
-			}
-			discarded[r.key] = true
-		}
-	}
-	if len(taken) == 0 {
-		return
-	}
-	// The calls of each group that can share a ZADD, by group, in order
-	// of first appearance.
-	var (
-		keys    []string
-		members map[string][]redis.Z
-	)
-	for _, r := range taken {
-		if r.discard || discarded[r.key] {
+			sent = append(sent, cmds{r: r, first: p.ZRem(ctx, r.key, r.channel)})
 			continue
 		}
-		if members == nil {
-			members = make(map[string][]redis.Z)
-		}
-		if _, ok := members[r.key]; !ok {
-			keys = append(keys, r.key)
-		}
-		members[r.key] = append(members[r.key], redis.Z{Score: r.score, Member: r.channel})
+		sent = append(sent, cmds{
+			r:      r,
+			first:  p.ZAdd(ctx, r.key, redis.Z{Score: r.score, Member: r.channel}),
+			expire: p.Expire(ctx, r.key, expiry),
+		})
 	}
-	sent := make([]cmds, 0, len(taken))
-	shared := make(map[string]cmds, len(keys))
-	p := c.Pipeline()
-	for _, r := range taken {
-		switch {
-		case r.discard:
-			sent = append(sent, cmds{r: r, first: p.ZRem(ctx, r.key, r.channel)})
-		case discarded[r.key]:
-			sent = append(sent, cmds{r: r, first: p.ZAdd(ctx, r.key, redis.Z{Score: r.score, Member: r.channel}),
-				expire: p.Expire(ctx, r.key, expiry)})
-		default:
-			sc, ok := shared[r.key]
-			if !ok {
-				sc = cmds{first: p.ZAdd(ctx, r.key, members[r.key]...), expire: p.Expire(ctx, r.key, expiry)}
-				shared[r.key] = sc
-			}
-			sc.r = r
-			sent = append(sent, sc)
-		}
+	if len(sent) == 0 {
+		return
 	}
 	_, _ = p.Exec(ctx) // errors are read per command below
 	for _, s := range sent {

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // TestGroupAddConcurrent: many concurrent calls, coalesced into pipelines,
@@ -218,78 +216,6 @@ func TestGroupDiscardConcurrent(t *testing.T) {
 		i, _ := strconv.Atoi(m[1:])
 		if m[0] == 'd' && i%2 == 0 {
 			t.Errorf("%s was discarded but is still a member", m)
-		}
-	}
-}
-
-// TestSendAddsCoalesces: the GroupAdds of one group in a batch go as one
-// ZADD and one EXPIRE (a member given twice keeps its last score), those of
-// a group the batch also discards from keep their own commands in order,
-// and every call gets its result. Redis' command counts show the
-// coalescing; its data is what one ZADD and EXPIRE per call leaves.
-func TestSendAddsCoalesces(t *testing.T) {
-	t.Parallel()
-	ctx := testCtx(t)
-	cfg := testConfig(t)
-	cfg.Hosts = []Host{{URL: startRedis(t)}} // its own: command counts are this test's
-	cfg.GroupExpiry = 300 * time.Second
-	l := newTestLayer(t, cfg)
-	raw := rawClient(t, cfg.Hosts[0].URL)
-	g1, g2, g3 := l.groupKey("g1"), l.groupKey("g2"), l.groupKey("g3")
-	if err := raw.ZAdd(ctx, g3, redis.Z{Score: 1, Member: "x"}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	req := func(key, ch string, score float64, discard bool) *addReq {
-		return &addReq{key: key, channel: ch, score: score, discard: discard, done: make(chan struct{})}
-	}
-	batch := []*addReq{
-		req(g1, "a", 10, false), req(g2, "b", 11, false), req(g1, "c", 12, false),
-		req(g3, "x", 0, true), req(g3, "y", 13, false), req(g3, "x", 14, false),
-		req(g1, "a", 15, false),
-	}
-	abandoned := req(g2, "gone", 16, false)
-	abandoned.state.Store(addAbandoned)
-	batch = append(batch, abandoned)
-	if err := raw.ConfigResetStat(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	l.sendAdds(ctx, l.client(0), batch, 300*time.Second)
-	for i, r := range batch[:len(batch)-1] {
-		select {
-		case <-r.done:
-		default:
-			t.Fatalf("call %d not done", i)
-		}
-		if r.err != nil {
-			t.Errorf("call %d: %v", i, r.err)
-		}
-	}
-	want := map[string]map[string]float64{g1: {"a": 15, "c": 12}, g2: {"b": 11}, g3: {"y": 13, "x": 14}}
-	for key, members := range want {
-		got, err := raw.ZRangeWithScores(ctx, key, 0, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]float64{}
-		for _, z := range got {
-			m[z.Member.(string)] = z.Score
-		}
-		if len(m) != len(members) {
-			t.Errorf("%s = %v, want %v", key, m, members)
-		}
-		for ch, score := range members {
-			if m[ch] != score {
-				t.Errorf("%s = %v, want %v", key, m, members)
-			}
-		}
-		if ttl := raw.TTL(ctx, key).Val(); ttl <= 250*time.Second {
-			t.Errorf("%s TTL %v, want about 300 s", key, ttl)
-		}
-	}
-	stats := raw.Info(ctx, "commandstats").Val()
-	for cmd, n := range map[string]int{"zadd": 4, "expire": 4, "zrem": 1} { // g1, g2, and g3's two
-		if !strings.Contains(stats, "cmdstat_"+cmd+":calls="+strconv.Itoa(n)+",") {
-			t.Errorf("want %d %s calls; Redis counted:\n%s", n, cmd, stats)
 		}
 	}
 }
