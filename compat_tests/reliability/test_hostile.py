@@ -11,8 +11,8 @@ import uuid
 import pytest
 import redis as redis_py
 
-from .conftest import (ConnectionClosed, close_code, frame, group_send, members, raw_handshake, read_frame,
-                       recv_json, subscribe, wait_for)
+from .conftest import (ConnectionClosed, InvalidStatus, close_code, frame, group_send, members, raw_handshake,
+                       read_frame, recv_json, subscribe, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +206,26 @@ def test_malformed_payloads_from_redis_are_counted_and_skipped(hl, keys):
         wait_for(lambda: hl.metric("laurel_layer_malformed_total") >= before + 3, 10, "malformed counted")
         group_send(hl.redis_url, "task_mal1", {"type": "task.done", "after": "junk"})
         assert recv_json(ws) == {"type": "task_done", "after": "junk"}
+
+
+def test_socket_cap_503(stack, module_redis, module_laurel_factory, keys):
+    """max_sockets: past the cap a handshake gets 503 with Retry-After (a browser's client comes back
+    later), counted as socket_limit, and a closed socket frees its slot (docs/operations.md)."""
+    lr = module_laurel_factory(module_redis.url, max_sockets=3)
+    assert lr.metric("laurel_sockets_max") == 3
+    socks = [lr.ws(keys[i % 3]) for i in range(3)]
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            lr.ws(keys[0]).close()
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers.get("Retry-After") == "5"
+        assert lr.metric("laurel_handshakes_total", 'reason="socket_limit"') == 1
+        assert "handshake refused: socket limit reached (max_sockets)" in lr.logs()
+        socks.pop().close()
+        wait_for(lambda: lr.status_of(keys[0]) == 101, 5, "a slot freed by a close")
+    finally:
+        for ws in socks:
+            ws.close()
 
 
 def test_per_address_limit_429(stack, module_redis, module_laurel_factory, keys):
