@@ -82,8 +82,9 @@ func (s *sqlDB) read() dbRead { return dbRead{db: s, since: time.Now()} }
 // waits and retries on SQLite's own busy schedule for up to sqliteBusyTimeout,
 // and stops as soon as ctx is done (modernc's busy handler, which
 // database/sql's path relies on, sleeps out the whole busy_timeout whatever
-// ctx does). Any other failure of the fast path (a broken connection) is
-// retried once through database/sql.
+// ctx does). Any other failure of the fast path (a broken connection, or a
+// query it does not take, errLiteUnsupported) is retried once through
+// database/sql.
 func (r *dbRead) row(ctx context.Context, query string, dest []any, args ...any) error {
 	if r.db.lite != nil {
 		err := r.liteRow(ctx, query, dest, args)
