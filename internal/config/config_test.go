@@ -167,6 +167,10 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		{"log format", base + "[laurel]\nlog_format = \"xml\"\n", nil, "laurel.log_format"},
 		{"group membership", base + "[laurel]\ngroup_membership = \"shared\"\n", nil, "laurel.group_membership"},
 		{"env group membership", base, []string{"LAUREL_GROUP_MEMBERSHIP=per_socket"}, "laurel.group_membership"},
+		{"max_sockets string", base + "[laurel]\nmax_sockets = \"lots\"\n", nil, "max_sockets"},
+		{"max_sockets float", base + "[laurel]\nmax_sockets = 1.5\n", nil, "max_sockets"},
+		{"env max_sockets word", base, []string{"LAUREL_MAX_SOCKETS=lots"}, "LAUREL_MAX_SOCKETS"},
+		{"env max_sockets empty", base, []string{"LAUREL_MAX_SOCKETS="}, "LAUREL_MAX_SOCKETS"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
